@@ -1,0 +1,90 @@
+package io.github.vduse4j.bindings;
+
+import java.lang.foreign.FunctionDescriptor;
+import java.lang.foreign.Linker;
+import java.lang.foreign.MemoryLayout.PathElement;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.StructLayout;
+import java.lang.foreign.SymbolLookup;
+import java.lang.invoke.MethodHandle;
+import java.lang.invoke.VarHandle;
+import java.util.Arrays;
+import java.util.Objects;
+
+/**
+ * Linker plumbing shared by the libc wrappers: one linker, the libc lookup, and downcalls that
+ * capture errno. Constants and struct offsets in this package are Linux x86_64 values, so the
+ * class refuses to load anywhere else.
+ */
+final class Libc {
+    private Libc() {}
+
+    static {
+        String os = System.getProperty("os.name"), arch = System.getProperty("os.arch");
+        if (!"Linux".equals(os) || !("amd64".equals(arch) || "x86_64".equals(arch))) {
+            throw new UnsupportedOperationException("vduse4j bindings support Linux x86_64 only, not " + os + "/" + arch);
+        }
+    }
+
+    private static final Linker LINKER = Linker.nativeLinker();
+    private static final SymbolLookup LOOKUP = LINKER.defaultLookup();
+    private static final Linker.Option CAPTURE_ERRNO = Linker.Option.captureCallState("errno");
+
+    /** Layout of the capture segment handed to every downcall. */
+    static final StructLayout CAPTURE_LAYOUT = Linker.Option.captureStateLayout();
+    /** errno in the capture segment: (MemorySegment, long offset) -> int. */
+    static final VarHandle ERRNO =
+            CAPTURE_LAYOUT.varHandle(PathElement.groupElement("errno")).withInvokeExactBehavior();
+
+    /** For short calls that never block: the thread stays in Java state (no heap segments passed). */
+    static final Linker.Option CRITICAL = Linker.Option.critical(false);
+
+    /** Links a libc function; the handle takes the capture segment as its first argument. */
+    @SuppressWarnings("restricted")
+    static MethodHandle downcall(String name, FunctionDescriptor descriptor, Linker.Option... options) {
+        MemorySegment symbol = LOOKUP.find(name)
+                .orElseThrow(() -> new UnsatisfiedLinkError("libc has no symbol " + name));
+        Linker.Option[] all = Arrays.copyOf(options, options.length + 1);
+        all[options.length] = CAPTURE_ERRNO;
+        return LINKER.downcallHandle(symbol, descriptor, all);
+    }
+
+    /** Marks the arguments from {@code index} on as variadic (for {@code open}, {@code ioctl}, {@code syscall}). */
+    static Linker.Option variadicFrom(int index) {
+        return Linker.Option.firstVariadicArg(index);
+    }
+
+    /**
+     * The address of {@code buf[offset, offset + length)} after checking it is native, in bounds,
+     * alive and accessible from this thread. Allocation-free unless a check fails.
+     */
+    static long address(MemorySegment buf, long offset, long length) {
+        if (!buf.isNative()) {
+            throw new IllegalArgumentException("a native segment is required, not " + buf);
+        }
+        Objects.checkFromIndexSize(offset, length, buf.byteSize());
+        if (!buf.scope().isAlive()) {
+            throw new IllegalStateException("the segment's arena is closed");
+        }
+        if (!buf.isAccessibleBy(Thread.currentThread())) {
+            throw new WrongThreadException("the segment is confined to another thread");
+        }
+        return buf.address() + offset;
+    }
+
+    /** Wraps what a downcall's invokeExact cannot really throw (a wrong signature is a bug here). */
+    static RuntimeException unexpected(Throwable t) {
+        if (t instanceof RuntimeException e) {
+            return e;
+        }
+        if (t instanceof Error e) {
+            throw e;
+        }
+        return new IllegalStateException("unexpected downcall failure", t);
+    }
+
+    /** {@code 0x1f}-style hex for messages. */
+    static String hex(long value) {
+        return "0x" + Long.toHexString(value);
+    }
+}

@@ -1,0 +1,78 @@
+package io.github.vduse4j.bindings;
+
+import static io.github.vduse4j.bindings.Failures.expect;
+import static java.lang.foreign.ValueLayout.JAVA_LONG;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.io.IOException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import org.junit.jupiter.api.Test;
+
+class MemoryMapTest {
+    static final int RW = MemoryMap.PROT_READ | MemoryMap.PROT_WRITE;
+
+    /** Whether /proc/self/maps has a mapping starting at {@code address}. */
+    static boolean mapped(long address) throws IOException {
+        String start = Long.toHexString(address) + "-";
+        return Files.readAllLines(Path.of("/proc/self/maps")).stream().anyMatch(l -> l.startsWith(start));
+    }
+
+    @Test
+    void zeroLengthFailsWithEinval() {
+        expect(() -> MemoryMap.map(0, RW, MemoryMap.MAP_PRIVATE | MemoryMap.MAP_ANONYMOUS, -1, 0), "mmap", "EINVAL",
+                "length=0", "prot=0x3", "flags=0x22", "fd=-1", "offset=0");
+    }
+
+    @Test
+    void sharedMappingOfABadFdFailsWithEbadf() {
+        expect(() -> MemoryMap.map(4096, RW, MemoryMap.MAP_SHARED, -1, 0, Arena.global()), "mmap", "EBADF",
+                "length=4096", "fd=-1");
+    }
+
+    @Test
+    @SuppressWarnings("restricted")
+    void unmapOfAnUnalignedAddressFailsWithEinval() {
+        MemorySegment bogus = MemorySegment.ofAddress(0x1001).reinterpret(4096);
+        expect(() -> MemoryMap.unmap(bogus), "munmap", "EINVAL", "address=0x1001", "length=4096");
+    }
+
+    @Test
+    void memfdMappingSharesWritesWithTheFdAndUnmapsWithItsArena() throws IOException {
+        int fd = FileIo.memfdCreate("guest-memory", FileIo.MFD_CLOEXEC);
+        long address;
+        try (Arena arena = Arena.ofConfined(); Arena buffers = Arena.ofConfined()) {
+            FileIo.ftruncate(fd, 2 * 4096);
+            MemorySegment memory = MemoryMap.map(2 * 4096, RW, MemoryMap.MAP_SHARED, fd, 0, arena);
+            address = memory.address();
+            assertEquals(2 * 4096, memory.byteSize());
+            assertTrue(mapped(address));
+
+            memory.set(JAVA_LONG, 4096, 0x1122334455667788L);
+            MemorySegment buf = buffers.allocate(JAVA_LONG);
+            assertEquals(8, FileIo.pread(fd, buf, 0, 8, 4096));
+            assertEquals(0x1122334455667788L, buf.get(JAVA_LONG, 0));
+
+            buf.set(JAVA_LONG, 0, 42);
+            FileIo.pwrite(fd, buf, 0, 8, 16);
+            assertEquals(42, memory.get(JAVA_LONG, 16));
+        } finally {
+            FileIo.close(fd);
+        }
+        assertFalse(mapped(address), "closing the arena unmaps");
+    }
+
+    @Test
+    void anonymousMappingWithoutArenaIsUnmappedByTheCaller() throws IOException {
+        MemorySegment memory = MemoryMap.map(4096, RW, MemoryMap.MAP_PRIVATE | MemoryMap.MAP_ANONYMOUS, -1, 0);
+        memory.set(JAVA_LONG, 0, 7);
+        assertEquals(7, memory.get(JAVA_LONG, 0));
+        assertTrue(mapped(memory.address()));
+        MemoryMap.unmap(memory);
+        assertFalse(mapped(memory.address()));
+    }
+}
