@@ -1,10 +1,50 @@
 package io.github.vduse4j.blockdev.cli;
 
-/** Entry point of the {@code vduse4j} command line (placeholder until the export lands). */
-public final class Main {
-    private Main() {}
+import java.io.PrintWriter;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+
+/** Entry point of the {@code vduse4j} command line. */
+@Command(name = "vduse4j", mixinStandardHelpOptions = true, version = "vduse4j 0.1.0",
+        description = "Serve virtio-blk devices from userspace over VDUSE or vhost-user.",
+        subcommands = {ExportCommand.class, BenchCommand.class, DestroyCommand.class})
+public final class Main implements Runnable {
+
+    @CommandLine.Spec
+    CommandLine.Model.CommandSpec spec;
+
+    @Override
+    public void run() {
+        throw new CommandLine.ParameterException(spec.commandLine(), "missing command: use 'vduse4j export ...'");
+    }
 
     public static void main(String[] args) {
-        System.out.println("vduse4j: nothing to run yet");
+        System.exit(execute(args));
+    }
+
+    /** Runs the command line and returns the exit code. */
+    public static int execute(String... args) {
+        return execute(new PrintWriter(System.err, true), args);
+    }
+
+    /** Runs the command line with errors going to {@code err}; returns the exit code (tests call this). */
+    public static int execute(PrintWriter err, String... args) {
+        CommandLine cli = new CommandLine(new Main());
+        cli.setErr(err);
+        cli.setParameterExceptionHandler((ex, a) -> {
+            ex.getCommandLine().getErr().println("vduse4j: " + ex.getMessage()
+                    + " (see: " + ex.getCommandLine().getCommandSpec().qualifiedName() + " --help)");
+            return 2;
+        });
+        cli.setExecutionExceptionHandler((ex, cmd, parsed) -> {
+            cmd.getErr().println("vduse4j: " + oneLine(ex));
+            return 1;
+        });
+        return cli.execute(args);
+    }
+
+    static String oneLine(Throwable t) {
+        String m = t.getMessage();
+        return (m == null ? t.toString() : m).replace('\n', ' ');
     }
 }

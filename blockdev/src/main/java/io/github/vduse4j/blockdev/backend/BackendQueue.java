@@ -1,0 +1,27 @@
+package io.github.vduse4j.blockdev.backend;
+
+/**
+ * One queue's submission context: used only by that queue's poller thread, which also reaps completions
+ * (run-to-completion). Implementations must not allocate, throw or block indefinitely on this path.
+ */
+public interface BackendQueue extends AutoCloseable {
+
+    /**
+     * Starts {@code request}. The backend finishes it with {@link BlockRequest#complete(int)}, either before
+     * returning (synchronous backends) or later from {@link #poll()} on the same thread.
+     */
+    void submit(BlockRequest request);
+
+    /** Reaps finished asynchronous work, completing those requests; returns how many completed. */
+    default int poll() {
+        return 0;
+    }
+
+    /** Requests submitted but not yet completed. */
+    default int inflight() {
+        return 0;
+    }
+
+    @Override
+    default void close() {}
+}

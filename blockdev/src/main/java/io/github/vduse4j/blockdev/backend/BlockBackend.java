@@ -1,0 +1,37 @@
+package io.github.vduse4j.blockdev.backend;
+
+/**
+ * Storage behind an exported block device. Implementations: {@link NullBackend}, {@link MemoryBackend},
+ * {@link FileBackend}; storage stacks plug in their own.
+ *
+ * <p>A backend is shared by all queues of a device; each queue's poller thread gets its own
+ * {@link BackendQueue} from {@link #openQueue(int)} and is the only thread that uses it.
+ */
+public interface BlockBackend extends AutoCloseable {
+
+    /** Size in bytes; a multiple of 512. May change after {@link #refreshCapacity()}. */
+    long capacity();
+
+    /** Re-reads the size from the storage (e.g. after the backing file grew) and returns it. */
+    default long refreshCapacity() {
+        return capacity();
+    }
+
+    /** True when the storage cannot be written; the device then offers VIRTIO_BLK_F_RO. */
+    boolean isReadOnly();
+
+    /** True when {@link BlockRequest#DISCARD} is supported. */
+    boolean supportsDiscard();
+
+    /** True when {@link BlockRequest#WRITE_ZEROES} is supported. */
+    boolean supportsWriteZeroes();
+
+    /** Opens the per-queue submission context used by one poller thread. */
+    BackendQueue openQueue(int queueIndex);
+
+    /** A short description for logs and the CLI (e.g. {@code file /srv/disk.img}). */
+    String describe();
+
+    @Override
+    void close();
+}

@@ -1,0 +1,49 @@
+package io.github.vduse4j.blockdev.backend;
+
+/**
+ * A device of a given size that stores nothing: writes, flushes, discards succeed and are dropped; reads
+ * succeed and leave the driver's buffers as they were (like Linux null_blk and QEMU's null-co without
+ * read-zeroes). For datapath benchmarks.
+ */
+public final class NullBackend implements BlockBackend {
+    private final long capacity;
+    private final boolean readOnly;
+
+    public NullBackend(long capacity, boolean readOnly) {
+        this.capacity = capacity;
+        this.readOnly = readOnly;
+    }
+
+    @Override
+    public long capacity() {
+        return capacity;
+    }
+
+    @Override
+    public boolean isReadOnly() {
+        return readOnly;
+    }
+
+    @Override
+    public boolean supportsDiscard() {
+        return true;
+    }
+
+    @Override
+    public boolean supportsWriteZeroes() {
+        return true;
+    }
+
+    @Override
+    public BackendQueue openQueue(int queueIndex) {
+        return request -> request.complete(BlockRequest.STATUS_OK);
+    }
+
+    @Override
+    public String describe() {
+        return "null " + capacity + " bytes";
+    }
+
+    @Override
+    public void close() {}
+}

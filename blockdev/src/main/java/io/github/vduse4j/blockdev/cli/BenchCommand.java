@@ -1,0 +1,100 @@
+package io.github.vduse4j.blockdev.cli;
+
+import io.github.vduse4j.blockdev.bench.BenchOptions;
+import io.github.vduse4j.blockdev.bench.BenchResult;
+import io.github.vduse4j.blockdev.bench.BenchRunner;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.Locale;
+import java.util.concurrent.Callable;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+/**
+ * {@code vduse4j bench}: a vhost-user-blk load generator. It is the frontend itself (no VM, no kernel driver):
+ * it shares memfd memory with the back-end, drives split rings directly and busy-polls completions, then prints
+ * IOPS, MB/s and latency percentiles (live on a terminal; one JSON object with {@code --json}).
+ */
+@Command(name = "bench", mixinStandardHelpOptions = true, sortOptions = false,
+        description = "Load a vhost-user-blk back-end (vduse4j, qemu-storage-daemon, ...) as its frontend.")
+final class BenchCommand implements Callable<Integer> {
+
+    @Option(names = "--socket", required = true, paramLabel = "PATH", description = "the back-end's vhost-user socket")
+    Path socket;
+
+    @Option(names = "--rw", defaultValue = "randread", paramLabel = "PATTERN",
+            description = "read, write, randread, randwrite or randrw (default: ${DEFAULT-VALUE})")
+    String rw;
+
+    @Option(names = "--bs", defaultValue = "4k", converter = SizeParser.class, paramLabel = "SIZE",
+            description = "block size, a multiple of 512 (default: ${DEFAULT-VALUE})")
+    long blockSize;
+
+    @Option(names = {"--iodepth", "--qd"}, defaultValue = "1", description = "requests in flight per queue (default: ${DEFAULT-VALUE})")
+    int depth;
+
+    @Option(names = "--queues", defaultValue = "1", description = "queues, one thread each (default: ${DEFAULT-VALUE})")
+    int queues;
+
+    @Option(names = "--runtime", defaultValue = "10", paramLabel = "SECONDS",
+            description = "seconds of load (default: ${DEFAULT-VALUE}); fractions allowed")
+    double runtime;
+
+    @Option(names = "--verify", description = "write offset-derived patterns, check reads of written blocks, read back everything written")
+    boolean verify;
+
+    @Option(names = "--size", converter = SizeParser.class, paramLabel = "SIZE",
+            description = "use only the first SIZE bytes of the device")
+    Long size;
+
+    @Option(names = "--rwmixread", defaultValue = "50", description = "percentage of reads for randrw (default: ${DEFAULT-VALUE})")
+    int readMix;
+
+    @Option(names = "--ring-size", defaultValue = "0", description = "descriptors per ring (default: enough for the depth, at least 64)")
+    int ringSize;
+
+    @Option(names = "--seed", defaultValue = "1", description = "random seed and verify pattern key (default: ${DEFAULT-VALUE})")
+    long seed;
+
+    @Option(names = "--json", description = "print one JSON object instead of text")
+    boolean json;
+
+    @CommandLine.Spec
+    CommandLine.Model.CommandSpec spec;
+
+    @Override
+    public Integer call() {
+        CommandLine cl = spec.commandLine();
+        BenchOptions.Pattern pattern;
+        try {
+            pattern = BenchOptions.Pattern.valueOf(rw.toUpperCase(Locale.ROOT));
+        } catch (IllegalArgumentException e) {
+            throw new CommandLine.ParameterException(cl, "--rw must be read, write, randread, randwrite or randrw, got " + rw);
+        }
+        if (!(runtime > 0) || runtime > 86_400) {
+            throw new CommandLine.ParameterException(cl, "--runtime must be in (0, 86400] seconds, got " + runtime);
+        }
+        if (!Files.exists(socket)) {
+            throw new CommandLine.ParameterException(cl, "no socket at " + socket + ": start the back-end first");
+        }
+        BenchOptions o;
+        try {
+            o = new BenchOptions(socket, pattern, (int) Math.min(blockSize, Integer.MAX_VALUE), depth, queues,
+                    Duration.ofNanos((long) (runtime * 1e9)), verify, size == null ? 0 : size, readMix, ringSize, seed);
+        } catch (IllegalArgumentException e) {
+            throw new CommandLine.ParameterException(cl, e.getMessage());
+        }
+        boolean tty = System.console() != null && !json;
+        BenchResult r = BenchRunner.run(o, tty ? line -> {
+            System.err.print("\r" + line);
+            System.err.flush();
+        } : null);
+        if (tty) {
+            System.err.println();
+        }
+        System.out.println(json ? r.toJson() : r.summary());
+        return r.ok() ? 0 : 1;
+    }
+}

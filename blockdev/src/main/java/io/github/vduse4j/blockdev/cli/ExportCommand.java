@@ -1,0 +1,165 @@
+package io.github.vduse4j.blockdev.cli;
+
+import io.github.vduse4j.blockdev.BlockExport;
+import io.github.vduse4j.blockdev.backend.BlockBackend;
+import io.github.vduse4j.blockdev.backend.FileBackend;
+import io.github.vduse4j.blockdev.backend.MemoryBackend;
+import io.github.vduse4j.blockdev.backend.NullBackend;
+import io.github.vduse4j.engine.QueueStats;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.concurrent.Callable;
+import java.util.concurrent.CountDownLatch;
+import picocli.CommandLine;
+import picocli.CommandLine.ArgGroup;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+/**
+ * {@code vduse4j export}: serves a file, a RAM disk or a null device as a virtio-blk device and prints the
+ * {@code /dev/vdX} it became. SIGINT/SIGTERM detach, destroy and exit 0; SIGHUP re-reads the size (resize).
+ * With {@code --transport vhost-user --socket PATH} it serves a vhost-user-blk back-end on PATH instead (for a
+ * VM's {@code vhost-user-blk-pci} or {@code vduse4j bench}) and prints PATH.
+ */
+@Command(name = "export", mixinStandardHelpOptions = true, sortOptions = false,
+        description = "Export a file, a RAM disk or a null device as a virtio-blk device over VDUSE or vhost-user.")
+final class ExportCommand implements Callable<Integer> {
+
+    static final class Source {
+        @Option(names = "--null", paramLabel = "SIZE", converter = SizeParser.class,
+                description = "a device of SIZE that stores nothing (e.g. 1G)")
+        Long nullSize;
+
+        @Option(names = "--memory", paramLabel = "SIZE", converter = SizeParser.class,
+                description = "a RAM disk of SIZE")
+        Long memorySize;
+
+        @Option(names = "--file", paramLabel = "PATH", description = "a regular file or block device")
+        Path file;
+    }
+
+    @ArgGroup(exclusive = true, multiplicity = "1")
+    Source source;
+
+    @Option(names = "--name", defaultValue = "vduse4j0", description = "VDUSE device name (default: ${DEFAULT-VALUE})")
+    String name;
+
+    @Option(names = "--readonly", description = "refuse writes (VIRTIO_BLK_F_RO)")
+    boolean readOnly;
+
+    @Option(names = "--queues", defaultValue = "1", description = "request queues (default: ${DEFAULT-VALUE})")
+    int queues;
+
+    @Option(names = "--queue-size", defaultValue = "256", description = "entries per queue, a power of two (default: ${DEFAULT-VALUE})")
+    int queueSize;
+
+    @Option(names = "--block-size", defaultValue = "512", description = "logical block size, 512 or 4096 (default: ${DEFAULT-VALUE})")
+    int blockSize;
+
+    @Option(names = "--serial", defaultValue = "vduse4j", description = "serial number the driver reads (max 20 chars)")
+    String serial;
+
+    @Option(names = "--packed", description = "offer the packed virtqueue layout (VIRTIO_F_RING_PACKED)")
+    boolean packed;
+
+    @Option(names = "--no-attach", description = "create the VDUSE device but do not add it to the vdpa bus")
+    boolean noAttach;
+
+    @Option(names = "--transport", defaultValue = "vduse", paramLabel = "vduse|vhost-user",
+            description = "vduse (a local /dev/vdX, default) or vhost-user (a back-end on --socket)")
+    String transport;
+
+    @Option(names = "--socket", paramLabel = "PATH", description = "vhost-user: the Unix socket to listen on")
+    Path socket;
+
+    @CommandLine.Spec
+    CommandLine.Model.CommandSpec spec;
+
+    @Override
+    public Integer call() throws InterruptedException {
+        validate();
+        BlockBackend backend = openBackend();
+        boolean vhostUser = "vhost-user".equals(transport);
+        BlockExport export = BlockExport.builder()
+                .backend(backend).name(name).queues(queues).queueSize(queueSize).blockSize(blockSize)
+                .serial(serial).packed(packed).attach(!noAttach)
+                .transport(vhostUser ? BlockExport.Transport.VHOST_USER : BlockExport.Transport.VDUSE).socket(socket)
+                .start();
+        CountDownLatch stop = new CountDownLatch(1);
+        ProcessSignals.install(stop::countDown, () -> resize(export));
+        Thread hook = new Thread(export::close, "vduse4j-shutdown");
+        Runtime.getRuntime().addShutdownHook(hook); // still clean up on System.exit from elsewhere
+        String where = vhostUser ? socket.toString()
+                : export.blockDevice().map(Path::toString).orElse("/dev/vduse/" + name);
+        System.out.println(where);
+        System.out.flush();
+        System.err.printf("vduse4j: exporting %s as %s (%d queue%s x %d, %s ring, %d-byte blocks); stop with Ctrl-C%n",
+                backend.describe(), where, queues, queues == 1 ? "" : "s", queueSize, packed ? "packed" : "split",
+                blockSize);
+        stop.await();
+        String label = vhostUser ? socket.toString() : name;
+        System.err.println("vduse4j: stopping " + label);
+        List<QueueStats> stats = export.stats();
+        for (int i = 0; i < stats.size(); i++) {
+            System.err.println("vduse4j: stats queue " + i + ": " + stats.get(i));
+        }
+        export.close();
+        Runtime.getRuntime().removeShutdownHook(hook);
+        System.err.println("vduse4j: " + label + " removed");
+        return 0;
+    }
+
+    private static void resize(BlockExport export) {
+        try {
+            long size = export.resize();
+            System.err.println("vduse4j: " + export.name() + " resized to " + size + " bytes");
+        } catch (RuntimeException e) {
+            System.err.println("vduse4j: resize failed: " + Main.oneLine(e));
+        }
+    }
+
+    /** Checks every number before anything is created. */
+    private void validate() {
+        CommandLine cl = spec.commandLine();
+        if (!"vduse".equals(transport) && !"vhost-user".equals(transport)) {
+            throw new CommandLine.ParameterException(cl, "--transport must be vduse or vhost-user, got " + transport);
+        }
+        if ("vhost-user".equals(transport) && socket == null) {
+            throw new CommandLine.ParameterException(cl, "--transport vhost-user needs --socket PATH");
+        }
+        if ("vduse".equals(transport) && socket != null) {
+            throw new CommandLine.ParameterException(cl, "--socket is for --transport vhost-user");
+        }
+        if (blockSize != 512 && blockSize != 4096) {
+            throw new CommandLine.ParameterException(cl, "--block-size must be 512 or 4096, got " + blockSize);
+        }
+        if (queues < 1 || queues > 64) {
+            throw new CommandLine.ParameterException(cl, "--queues must be 1..64, got " + queues);
+        }
+        if (queueSize < 4 || queueSize > 32768 || Integer.bitCount(queueSize) != 1) {
+            throw new CommandLine.ParameterException(cl, "--queue-size must be a power of two in 4..32768, got " + queueSize);
+        }
+        Long size = source.nullSize != null ? source.nullSize : source.memorySize;
+        if (size != null && size % blockSize != 0) {
+            throw new CommandLine.ParameterException(cl, "size " + size + " is not a multiple of the block size "
+                    + blockSize + ": pick a size that is");
+        }
+    }
+
+    private BlockBackend openBackend() {
+        if (source.nullSize != null) {
+            return new NullBackend(source.nullSize, readOnly);
+        }
+        if (source.memorySize != null) {
+            return new MemoryBackend(source.memorySize, readOnly);
+        }
+        FileBackend f = new FileBackend(source.file, readOnly);
+        if (f.capacity() == 0 || f.capacity() % blockSize != 0) {
+            f.close();
+            throw new CommandLine.ParameterException(spec.commandLine(), "size of " + source.file + " (" + f.capacity()
+                    + " bytes) is not a positive multiple of the block size " + blockSize
+                    + ": resize it (truncate -s) or pick --block-size 512");
+        }
+        return f;
+    }
+}

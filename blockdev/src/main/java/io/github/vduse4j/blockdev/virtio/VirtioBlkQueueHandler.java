@@ -1,0 +1,343 @@
+package io.github.vduse4j.blockdev.virtio;
+
+import io.github.vduse4j.blockdev.backend.BackendQueue;
+import io.github.vduse4j.blockdev.backend.BlockRequest;
+import io.github.vduse4j.engine.QueueHandler;
+import io.github.vduse4j.engine.QueueStats;
+import io.github.vduse4j.ring.DescriptorChain;
+import io.github.vduse4j.ring.Virtqueue;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteOrder;
+import java.nio.charset.StandardCharsets;
+
+/**
+ * Serves one virtio-blk request queue (virtio 1.2 §5.2.6): parses each chain into a preallocated
+ * {@link BlockRequest}, validates it against the device, hands it to the backend with the driver's own
+ * buffers, and writes the status byte and used element when it completes. No allocation, no exceptions,
+ * no locks: a fixed pool of request slots, a free stack and a done stack.
+ *
+ * <p>The chain is untrusted. Every length, direction and range is checked here; anything wrong becomes
+ * VIRTIO_BLK_S_IOERR (or S_UNSUPP for unknown commands and flags) for that request only.
+ */
+final class VirtioBlkQueueHandler implements QueueHandler, BlockRequest.CompletionSink {
+    private static final ValueLayout.OfInt LE_INT = ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+    private static final ValueLayout.OfLong LE_LONG = ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+    private static final long SECTOR = VirtioBlk.SECTOR_SIZE;
+
+    private final VirtioBlkDevice device;
+    private final BackendQueue backend;
+    private final DescriptorChain chain;
+    private final boolean readOnly;
+    private final boolean discard;
+    private final boolean writeZeroes;
+    private final MemorySegment serial;
+    /** 16 bytes for a header or range that the driver split over several buffers (rare; §2.6.4 allows it). */
+    private final MemorySegment gather = MemorySegment.ofArray(new byte[VirtioBlk.OUTHDR_SIZE]);
+
+    private final BlockRequest[] requests;
+    private final int[] chainIds;
+    private final int[] usedLengths;
+    private final MemorySegment[] statusSegments;
+    private final long[] statusOffsets;
+    private final int[] free;
+    private int freeCount;
+    private final int[] done;
+    private int doneCount;
+    private final QueueStats stats = new QueueStats();
+
+    VirtioBlkQueueHandler(VirtioBlkDevice device, BackendQueue backend, long features, int queueSize) {
+        this.device = device;
+        this.backend = backend;
+        this.chain = new DescriptorChain(2 * queueSize);
+        this.readOnly = device.backend().isReadOnly();
+        this.discard = (features & VirtioBlk.bit(VirtioBlk.F_DISCARD)) != 0;
+        this.writeZeroes = (features & VirtioBlk.bit(VirtioBlk.F_WRITE_ZEROES)) != 0;
+        byte[] id = new byte[VirtioBlk.ID_BYTES];
+        byte[] s = device.settings().serial().getBytes(StandardCharsets.US_ASCII);
+        System.arraycopy(s, 0, id, 0, s.length);
+        this.serial = MemorySegment.ofArray(id);
+
+        BlockRequest.Scratch scratch = new BlockRequest.Scratch(2 * queueSize, VirtioBlkSettings.MAX_RANGES);
+        this.requests = new BlockRequest[queueSize];
+        this.chainIds = new int[queueSize];
+        this.usedLengths = new int[queueSize];
+        this.statusSegments = new MemorySegment[queueSize];
+        this.statusOffsets = new long[queueSize];
+        this.free = new int[queueSize];
+        this.done = new int[queueSize];
+        for (int i = 0; i < queueSize; i++) {
+            requests[i] = new BlockRequest(i, scratch, this);
+            free[i] = queueSize - 1 - i;
+        }
+        this.freeCount = queueSize;
+    }
+
+    @Override
+    public int process(Virtqueue queue, int budget) {
+        int work = backend.poll();
+        while (work < budget && freeCount > 0) {
+            int r = queue.pop(chain);
+            if (r == Virtqueue.EMPTY) {
+                break;
+            }
+            work++;
+            if (r == Virtqueue.POPPED) {
+                start();
+            } else if (r == Virtqueue.CHAIN_ERROR) {
+                // The chain cannot be walked safely, so there is no trustworthy status byte to write: return
+                // the buffer with length 0 so the driver does not lose the descriptor (§2.7.8 / §2.8.21).
+                stats.chainErrors++;
+                if (chain.id() >= 0) {
+                    queue.complete(chain.id(), 0);
+                }
+            } else {
+                break; // NEEDS_RESET: the queue reports isBroken(); the transport handles it
+            }
+        }
+        finishDone(queue);
+        return work;
+    }
+
+    /** Validates the chain just popped and starts its request. */
+    private void start() {
+        int slot = free[--freeCount];
+        BlockRequest req = requests[slot];
+        chainIds[slot] = chain.id();
+        req.reset(-1, 0);
+
+        // §5.2.6: the status byte is the last device-writable byte of the chain.
+        int last = lastWritableBuffer();
+        if (last < 0) {
+            statusSegments[slot] = null;
+            usedLengths[slot] = 0;
+            req.complete(VirtioBlk.S_IOERR);
+            return;
+        }
+        statusSegments[slot] = chain.segment(last);
+        statusOffsets[slot] = chain.offset(last) + chain.length(last) - 1;
+        long writable = chain.writableLength();
+        usedLengths[slot] = (int) Math.min(writable, Integer.MAX_VALUE);
+
+        // §5.2.6: the request starts with a 16-byte device-readable header.
+        long readable = chain.readableLength();
+        if (readable < VirtioBlk.OUTHDR_SIZE) {
+            req.complete(VirtioBlk.S_IOERR);
+            return;
+        }
+        MemorySegment hdr;
+        long hdrOff;
+        if (chain.length(0) >= VirtioBlk.OUTHDR_SIZE) {
+            hdr = chain.segment(0);
+            hdrOff = chain.offset(0);
+        } else {
+            gatherReadable(0, VirtioBlk.OUTHDR_SIZE);
+            hdr = gather;
+            hdrOff = 0;
+        }
+        int type = hdr.get(LE_INT, hdrOff);
+        long sector = hdr.get(LE_LONG, hdrOff + 8);
+
+        switch (type) {
+            case VirtioBlk.T_IN -> {
+                // §5.2.6.1: data is device-writable; only the header is readable.
+                long len = writable - 1;
+                if (readable != VirtioBlk.OUTHDR_SIZE || !inRange(sector, len)) {
+                    req.complete(VirtioBlk.S_IOERR);
+                } else {
+                    req.reset(BlockRequest.READ, sector * SECTOR);
+                    submitData(req, chain.readableCount(), len, 0);
+                }
+            }
+            case VirtioBlk.T_OUT -> {
+                // §5.2.6.1: data is device-readable; only the status byte is writable. RO: §5.2.6.2.
+                long len = readable - VirtioBlk.OUTHDR_SIZE;
+                if (readOnly || writable != 1 || !inRange(sector, len)) {
+                    req.complete(VirtioBlk.S_IOERR);
+                } else {
+                    req.reset(BlockRequest.WRITE, sector * SECTOR);
+                    submitData(req, 0, len, VirtioBlk.OUTHDR_SIZE);
+                }
+            }
+            case VirtioBlk.T_FLUSH -> {
+                req.reset(BlockRequest.FLUSH, 0);
+                backend.submit(req);
+            }
+            case VirtioBlk.T_GET_ID -> {
+                // §5.2.6: up to VIRTIO_BLK_ID_BYTES of serial into the writable data, NUL-padded.
+                long room = writable - 1;
+                int n = (int) Math.min(room, VirtioBlk.ID_BYTES);
+                if (readable != VirtioBlk.OUTHDR_SIZE || n <= 0) {
+                    req.complete(VirtioBlk.S_IOERR);
+                } else {
+                    scatterWritable(serial, n);
+                    req.complete(VirtioBlk.S_OK);
+                }
+            }
+            case VirtioBlk.T_DISCARD -> ranges(req, BlockRequest.DISCARD, discard, readable, writable);
+            case VirtioBlk.T_WRITE_ZEROES -> ranges(req, BlockRequest.WRITE_ZEROES, writeZeroes, readable, writable);
+            default -> req.complete(VirtioBlk.S_UNSUPP); // §5.2.6.2: unknown type
+        }
+    }
+
+    /** §5.2.6.2: sector counts in 512-byte units; the whole transfer must lie inside the capacity. */
+    private boolean inRange(long sector, long len) {
+        long cap = device.capacityBytes();
+        return len >= 0 && (len & (SECTOR - 1)) == 0 && sector >= 0
+                && sector <= cap / SECTOR && len <= cap - sector * SECTOR;
+    }
+
+    /** Collects {@code len} data bytes starting {@code skip} bytes into buffer {@code first} onward. */
+    private void submitData(BlockRequest req, int first, long len, long skip) {
+        long remaining = len;
+        int end = chain.bufferCount();
+        for (int i = first; i < end && remaining > 0; i++) {
+            long off = chain.offset(i);
+            long n = chain.length(i);
+            if (skip > 0) {
+                long s = Math.min(skip, n);
+                off += s;
+                n -= s;
+                skip -= s;
+            }
+            if (n == 0) {
+                continue;
+            }
+            if (req.bufferCount() == req.maxBuffers()) {
+                req.complete(VirtioBlk.S_IOERR); // more data buffers than seg_max allows
+                return;
+            }
+            n = Math.min(n, remaining);
+            req.addBuffer(chain.segment(i), off, (int) n);
+            remaining -= n;
+        }
+        if (len == 0) {
+            req.complete(VirtioBlk.S_OK);
+        } else {
+            backend.submit(req);
+        }
+    }
+
+    /** DISCARD / WRITE_ZEROES (§5.2.6): an array of {le64 sector, le32 num_sectors, le32 flags}. */
+    private void ranges(BlockRequest req, int op, boolean negotiated, long readable, long writable) {
+        long bytes = readable - VirtioBlk.OUTHDR_SIZE;
+        long count = bytes / VirtioBlk.RANGE_SIZE;
+        if (!negotiated) {
+            req.complete(VirtioBlk.S_UNSUPP);
+            return;
+        }
+        if (readOnly || writable != 1 || bytes == 0 || bytes % VirtioBlk.RANGE_SIZE != 0
+                || count > VirtioBlkSettings.MAX_RANGES) {
+            req.complete(VirtioBlk.S_IOERR);
+            return;
+        }
+        req.reset(op, 0);
+        int allowedFlags = op == BlockRequest.WRITE_ZEROES ? VirtioBlk.WRITE_ZEROES_FLAG_UNMAP : 0;
+        for (int i = 0; i < count; i++) {
+            gatherReadable(VirtioBlk.OUTHDR_SIZE + (long) i * VirtioBlk.RANGE_SIZE, VirtioBlk.RANGE_SIZE);
+            long sector = gather.get(LE_LONG, 0);
+            long sectors = Integer.toUnsignedLong(gather.get(LE_INT, 8));
+            int flags = gather.get(LE_INT, 12);
+            if ((flags & ~allowedFlags) != 0) {
+                req.complete(VirtioBlk.S_UNSUPP); // §5.2.6.2: unknown flag, or unmap on discard
+                return;
+            }
+            if (sectors > VirtioBlkSettings.MAX_RANGE_SECTORS || !inRange(sector, sectors * SECTOR)) {
+                req.complete(VirtioBlk.S_IOERR);
+                return;
+            }
+            req.addRange(sector * SECTOR, sectors * SECTOR, (flags & VirtioBlk.WRITE_ZEROES_FLAG_UNMAP) != 0);
+        }
+        backend.submit(req);
+    }
+
+    private int lastWritableBuffer() {
+        for (int i = chain.bufferCount() - 1; i >= chain.readableCount(); i--) {
+            if (chain.length(i) > 0) {
+                return i;
+            }
+        }
+        return -1;
+    }
+
+    /** Copies {@code n} bytes at {@code pos} of the readable byte stream into {@link #gather}. */
+    private void gatherReadable(long pos, int n) {
+        int copied = 0;
+        int end = chain.readableCount();
+        for (int i = 0; i < end && copied < n; i++) {
+            long len = chain.length(i);
+            if (pos >= len) {
+                pos -= len;
+                continue;
+            }
+            int c = (int) Math.min(len - pos, n - copied);
+            MemorySegment.copy(chain.segment(i), chain.offset(i) + pos, gather, copied, c);
+            copied += c;
+            pos = 0;
+        }
+    }
+
+    /** Copies the first {@code n} bytes of {@code src} to the start of the writable byte stream. */
+    private void scatterWritable(MemorySegment src, int n) {
+        int copied = 0;
+        for (int i = chain.readableCount(); i < chain.bufferCount() && copied < n; i++) {
+            int c = (int) Math.min(chain.length(i), n - copied);
+            MemorySegment.copy(src, copied, chain.segment(i), chain.offset(i), c);
+            copied += c;
+        }
+    }
+
+    @Override
+    public void completed(BlockRequest request) {
+        done[doneCount++] = request.slot();
+    }
+
+    /** Writes status bytes and stages used elements for every finished request. */
+    private void finishDone(Virtqueue queue) {
+        QueueStats st = stats;
+        for (int k = 0; k < doneCount; k++) {
+            int slot = done[k];
+            BlockRequest r = requests[slot];
+            int status = r.status();
+            MemorySegment s = statusSegments[slot];
+            if (s != null) {
+                s.set(ValueLayout.JAVA_BYTE, statusOffsets[slot], (byte) status);
+                statusSegments[slot] = null;
+            } else {
+                st.chainErrors++;
+            }
+            queue.complete(chainIds[slot], usedLengths[slot]);
+            st.requests++;
+            if (status == VirtioBlk.S_OK) {
+                if (r.op() == BlockRequest.READ) {
+                    st.readBytes += r.length();
+                } else if (r.op() == BlockRequest.WRITE) {
+                    st.writtenBytes += r.length();
+                } else if (r.op() == BlockRequest.FLUSH) {
+                    st.flushes++;
+                }
+            } else if (status == VirtioBlk.S_UNSUPP) {
+                st.unsupported++;
+            } else {
+                st.ioErrors++;
+            }
+            free[freeCount++] = slot;
+        }
+        doneCount = 0;
+    }
+
+    @Override
+    public int inflight() {
+        return requests.length - freeCount;
+    }
+
+    @Override
+    public QueueStats stats() {
+        return stats;
+    }
+
+    @Override
+    public void close() {
+        backend.close();
+    }
+}

@@ -1,0 +1,97 @@
+package io.github.vduse4j.blockdev.cli;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeFalse;
+
+import io.github.vduse4j.engine.vduse.VduseControl;
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.io.StringWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * Bad user input gets one line that says what to do and a non-zero exit, before anything is created.
+ * (The same cases run against the real kernel in the VDUSE guest: scripts/e2e.)
+ */
+class ExportCommandErrorsTest {
+
+    record Result(int code, String err) {}
+
+    static Result run(String... args) {
+        StringWriter sw = new StringWriter();
+        int code = Main.execute(new PrintWriter(sw, true), args);
+        return new Result(code, sw.toString().strip());
+    }
+
+    static void assertOneLine(Result r, int code, String... fragments) {
+        assertEquals(code, r.code(), r.err());
+        assertEquals(1, r.err().lines().count(), "one line: " + r.err());
+        assertTrue(r.err().startsWith("vduse4j: "), r.err());
+        for (String f : fragments) {
+            assertTrue(r.err().contains(f), "'" + f + "' missing in: " + r.err());
+        }
+    }
+
+    @Test
+    void noBackendChosen() {
+        assertOneLine(run("export"), 2, "--null", "--file", "--memory");
+    }
+
+    @Test
+    void twoBackendsChosen() {
+        assertOneLine(run("export", "--null", "1G", "--memory", "1G"), 2, "mutually exclusive");
+    }
+
+    @Test
+    void sizeThatIsNotANumber() {
+        assertOneLine(run("export", "--null", "12X"), 2, "'12X' is not a size");
+    }
+
+    @Test
+    void sizeNotAMultipleOfTheBlockSize() {
+        assertOneLine(run("export", "--null", "1000"), 2, "not a multiple of the block size 512");
+        assertOneLine(run("export", "--null", "6K", "--block-size", "4096"), 2, "block size 4096");
+    }
+
+    @Test
+    void badNumbers() {
+        assertOneLine(run("export", "--null", "1G", "--block-size", "1024"), 2, "--block-size must be 512 or 4096");
+        assertOneLine(run("export", "--null", "1G", "--queue-size", "100"), 2, "--queue-size must be a power of two");
+        assertOneLine(run("export", "--null", "1G", "--queues", "0"), 2, "--queues must be 1..64");
+        assertOneLine(run("export", "--null", "1G", "--queues", "two"), 2, "two");
+    }
+
+    @Test
+    void missingFile(@TempDir Path dir) {
+        Path missing = dir.resolve("nope.img");
+        assertOneLine(run("export", "--file", missing.toString()), 1, "does not exist", missing.toString());
+        assertTrue(Files.notExists(missing), "nothing created");
+    }
+
+    @Test
+    void fileSizeNotAMultipleOfTheBlockSize(@TempDir Path dir) throws IOException {
+        Path f = dir.resolve("odd.img");
+        Files.write(f, new byte[1000]);
+        assertOneLine(run("export", "--file", f.toString()), 2, "1000 bytes", "not a positive multiple");
+    }
+
+    @Test
+    void directoryInsteadOfFile(@TempDir Path dir) {
+        assertOneLine(run("export", "--file", dir.toString()), 1, "is a directory");
+    }
+
+    @Test
+    void badDeviceName() {
+        assertOneLine(run("export", "--null", "1G", "--name", "a/b"), 1, "invalid device name");
+    }
+
+    @Test
+    void hostWithoutVduseSaysWhichModulesToLoad() {
+        assumeFalse(Files.exists(VduseControl.CONTROL), "this host has VDUSE; the guest tests cover it");
+        assertOneLine(run("export", "--null", "1G"), 1, "/dev/vduse/control", "modprobe vduse virtio_vdpa");
+    }
+}

@@ -1,0 +1,407 @@
+package io.github.vduse4j.engine.vduse;
+
+import io.github.vduse4j.bindings.Errno;
+import io.github.vduse4j.bindings.ErrnoException;
+import io.github.vduse4j.bindings.FileIo;
+import io.github.vduse4j.bindings.Ioctl;
+import io.github.vduse4j.bindings.uapi.Uapi;
+import io.github.vduse4j.bindings.uapi.vduse_config_data;
+import io.github.vduse4j.bindings.uapi.vduse_vq_config;
+import io.github.vduse4j.bindings.uapi.vduse_vq_eventfd;
+import io.github.vduse4j.bindings.uapi.vduse_vq_info;
+import io.github.vduse4j.bindings.uapi.vduse_vq_state_packed;
+import io.github.vduse4j.bindings.uapi.vduse_vq_state_split;
+import io.github.vduse4j.engine.EventFdKick;
+import io.github.vduse4j.engine.IotlbMapCache;
+import io.github.vduse4j.engine.QueueHandler;
+import io.github.vduse4j.engine.QueuePoller;
+import io.github.vduse4j.engine.QueueStats;
+import io.github.vduse4j.engine.TransportException;
+import io.github.vduse4j.engine.VirtioDevice;
+import io.github.vduse4j.ring.GuestMemory;
+import io.github.vduse4j.ring.PackedVirtqueue;
+import io.github.vduse4j.ring.SplitVirtqueue;
+import io.github.vduse4j.ring.Translation;
+import io.github.vduse4j.ring.Virtqueue;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteOrder;
+import java.nio.file.Files;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * One VDUSE device ({@code /dev/vduse/NAME}) serving a {@link VirtioDevice}: queue setup, kick eventfds, the
+ * control thread that answers every {@code vduse_dev_request}, queue pollers started on DRIVER_OK and
+ * stopped on reset, IOTLB mappings, interrupts and config updates.
+ *
+ * <p>Lifecycle (as QEMU's libvduse): {@link #create} (CREATE_DEV, open, VQ_SETUP, kick fds, control thread)
+ * -> attach to the vdpa bus ({@link VdpaBus}) -> serve -> detach -> {@link #close()} (stop, DESTROY_DEV).
+ * Every failure inside {@link #create} destroys what it made, so no half-created device is left behind.
+ */
+public final class VduseDevice implements AutoCloseable {
+    /** virtio 1.2 §2.1 device status bits. */
+    static final int STATUS_DRIVER_OK = 4;
+
+    private static final Ioctl.Request VQ_SETUP = Ioctl.request("VDUSE_VQ_SETUP", Uapi.VDUSE_VQ_SETUP());
+    private static final Ioctl.Request VQ_SETUP_KICKFD =
+            Ioctl.request("VDUSE_VQ_SETUP_KICKFD", Uapi.VDUSE_VQ_SETUP_KICKFD());
+    private static final Ioctl.Request VQ_GET_INFO = Ioctl.request("VDUSE_VQ_GET_INFO", Uapi.VDUSE_VQ_GET_INFO());
+    private static final Ioctl.Request DEV_GET_FEATURES =
+            Ioctl.request("VDUSE_DEV_GET_FEATURES", Uapi.VDUSE_DEV_GET_FEATURES());
+    private static final Ioctl.Request DEV_SET_CONFIG =
+            Ioctl.request("VDUSE_DEV_SET_CONFIG", Uapi.VDUSE_DEV_SET_CONFIG());
+    private static final Ioctl.Request DEV_INJECT_CONFIG_IRQ =
+            Ioctl.request("VDUSE_DEV_INJECT_CONFIG_IRQ", Uapi.VDUSE_DEV_INJECT_CONFIG_IRQ());
+    private static final ValueLayout.OfShort LE_SHORT =
+            ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+
+    /** Default queue alignment told to the kernel (VDUSE_CREATE_DEV vq_align): one page, as libvduse. */
+    public static final int VQ_ALIGN = 4096;
+    /** IOTLB entries cached at most (libvduse keeps up to 256). */
+    static final int MAX_IOTLB_ENTRIES = 1024;
+
+    private final VduseControl control;
+    private final String name;
+    private final VirtioDevice device;
+    private final int fd;
+    private final EventFdKick[] kicks;
+    private final IotlbMapCache iotlb;
+    private final QueuePoller[] pollers;
+    private final QueueState[] saved;
+    private final VduseRequestLoop loop;
+    private long negotiatedFeatures;
+    private boolean started;
+    private boolean closed;
+
+    /** Last known ring state of a queue, kept across IOTLB remaps and reported after a stop. */
+    record QueueState(int availIndex, boolean availWrap, int usedIndex, boolean usedWrap) {
+        static final QueueState ZERO = new QueueState(0, true, 0, true);
+    }
+
+    private VduseDevice(VduseControl control, String name, VirtioDevice device, int fd, EventFdKick[] kicks) {
+        this.control = control;
+        this.name = name;
+        this.device = device;
+        this.fd = fd;
+        this.kicks = kicks;
+        this.iotlb = new IotlbMapCache(new VduseIotlbSource(fd), MAX_IOTLB_ENTRIES);
+        this.pollers = new QueuePoller[device.queueCount()];
+        this.saved = new QueueState[device.queueCount()];
+        this.loop = new VduseRequestLoop(this, fd);
+    }
+
+    /**
+     * Creates {@code /dev/vduse/NAME} for {@code device}, sets up its queues and starts answering the kernel.
+     * The device is not yet on the vdpa bus: attach it with {@link VdpaBus#attach}. On success the device
+     * owns {@code control} (it destroys the device through it and closes it); on failure the caller keeps it.
+     */
+    public static VduseDevice create(VduseControl control, String name, VirtioDevice device) {
+        control.createDevice(name, device.deviceId(), device.deviceFeatures(), device.queueCount(), VQ_ALIGN,
+                device.configSpace());
+        int fd = -1;
+        List<EventFdKick> kicks = new ArrayList<>();
+        try {
+            fd = openDeviceFile(name);
+            try (Arena arena = Arena.ofConfined()) {
+                MemorySegment cfg = arena.allocate(vduse_vq_config.layout());
+                for (int i = 0; i < device.queueCount(); i++) {
+                    cfg.fill((byte) 0);
+                    vduse_vq_config.index(cfg, i);
+                    vduse_vq_config.max_size(cfg, (short) device.maxQueueSize());
+                    Ioctl.ioctl(fd, VQ_SETUP, cfg);
+                    kicks.add(new EventFdKick());
+                }
+            }
+            VduseDevice dev = new VduseDevice(control, name, device, fd, kicks.toArray(new EventFdKick[0]));
+            dev.loop.start();
+            return dev;
+        } catch (RuntimeException e) {
+            kicks.forEach(EventFdKick::close);
+            if (fd >= 0) {
+                FileIo.close(fd);
+            }
+            try {
+                control.destroyDevice(name);
+            } catch (RuntimeException suppressed) {
+                e.addSuppressed(suppressed);
+            }
+            throw e instanceof TransportException ? e
+                    : new TransportException("cannot set up VDUSE device '" + name + "': " + e.getMessage(), e);
+        }
+    }
+
+    /** Opens /dev/vduse/NAME; devtmpfs creates the node asynchronously, so wait for it briefly. */
+    private static int openDeviceFile(String name) {
+        String path = VduseControl.DEVICE_DIR.resolve(name).toString();
+        for (int attempt = 0; ; attempt++) {
+            try {
+                return FileIo.open(path, FileIo.O_RDWR | FileIo.O_CLOEXEC);
+            } catch (ErrnoException e) {
+                if (e.errno() != Errno.ENOENT || attempt >= 100) {
+                    throw new TransportException("cannot open " + path + ": " + e.getMessage(), e);
+                }
+                sleepMillis(20);
+            }
+        }
+    }
+
+    public String name() {
+        return name;
+    }
+
+    public VirtioDevice device() {
+        return device;
+    }
+
+    /** Features the driver accepted; 0 before DRIVER_OK. */
+    public synchronized long negotiatedFeatures() {
+        return negotiatedFeatures;
+    }
+
+    /** Snapshot of each running queue's counters (index -> stats), for monitoring. */
+    public synchronized List<QueueStats> stats() {
+        List<QueueStats> out = new ArrayList<>();
+        for (QueuePoller p : pollers) {
+            out.add(p == null ? new QueueStats() : p.handler().stats());
+        }
+        return out;
+    }
+
+    /** True while the driver has the device running (after DRIVER_OK, before reset). */
+    public synchronized boolean isStarted() {
+        return started;
+    }
+
+    // ---- requests from the kernel (control thread) ----
+
+    /** SET_STATUS: DRIVER_OK starts the queues, 0 resets the device. Returns false to answer FAILED. */
+    synchronized boolean onSetStatus(int status) {
+        if ((status & STATUS_DRIVER_OK) != 0 && !started) {
+            try {
+                startQueues(null);
+            } catch (RuntimeException e) {
+                System.err.println("vduse4j: " + name + ": cannot start queues: " + e.getMessage());
+                stopQueues();
+                return false;
+            }
+        } else if (status == 0) {
+            stopQueues();
+            iotlb.clear();
+            java.util.Arrays.fill(saved, null);
+            negotiatedFeatures = 0;
+        }
+        return true;
+    }
+
+    /** GET_VQ_STATE: the ring position of queue {@code index}, paused while it is read. */
+    synchronized QueueState onGetVqState(int index) {
+        if (index < 0 || index >= pollers.length) {
+            return null;
+        }
+        QueuePoller p = pollers[index];
+        if (p == null) {
+            return saved[index] == null ? QueueState.ZERO : saved[index];
+        }
+        p.pause();
+        try {
+            return stateOf(p.queue());
+        } finally {
+            p.resume();
+        }
+    }
+
+    /**
+     * UPDATE_IOTLB: mappings of {@code [start, last]} changed. Queues stop (draining in-flight requests, so no
+     * poller holds a translation of the range), the cached mappings are unmapped, and the queues restart
+     * from their saved positions with fresh ring translations. The reply goes out after this returns.
+     */
+    synchronized boolean onUpdateIotlb(long start, long last) {
+        if (!started) {
+            iotlb.invalidate(start, last);
+            return true;
+        }
+        QueueState[] states = new QueueState[pollers.length];
+        for (int i = 0; i < pollers.length; i++) {
+            if (pollers[i] != null) {
+                states[i] = stateOf(quiesce(i));
+            }
+        }
+        stopQueues();
+        iotlb.invalidate(start, last);
+        try {
+            startQueues(states);
+            return true;
+        } catch (RuntimeException e) {
+            System.err.println("vduse4j: " + name + ": cannot restart queues after IOTLB update: " + e.getMessage());
+            stopQueues();
+            return false;
+        }
+    }
+
+    private Virtqueue quiesce(int i) {
+        pollers[i].pause();
+        return pollers[i].queue();
+    }
+
+    private static QueueState stateOf(Virtqueue q) {
+        return new QueueState(q.lastAvailIndex(), q.lastAvailWrapCounter(), q.lastUsedIndex(), q.lastUsedWrapCounter());
+    }
+
+    private void startQueues(QueueState[] states) {
+        long features;
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment f = arena.allocate(ValueLayout.JAVA_LONG);
+            Ioctl.ioctl(fd, DEV_GET_FEATURES, f);
+            features = f.get(ValueLayout.JAVA_LONG, 0);
+            negotiatedFeatures = features;
+            boolean packed = (features & (1L << Uapi.VIRTIO_F_RING_PACKED())) != 0;
+            boolean eventIdx = (features & (1L << Uapi.VIRTIO_RING_F_EVENT_IDX())) != 0;
+            boolean indirect = (features & (1L << Uapi.VIRTIO_RING_F_INDIRECT_DESC())) != 0;
+            MemorySegment info = arena.allocate(vduse_vq_info.layout());
+            for (int i = 0; i < pollers.length; i++) {
+                info.fill((byte) 0);
+                vduse_vq_info.index(info, i);
+                Ioctl.ioctl(fd, VQ_GET_INFO, info);
+                if (vduse_vq_info.ready(info) == 0) {
+                    continue; // the driver did not enable this queue
+                }
+                int num = vduse_vq_info.num(info);
+                if (num <= 0 || num > device.maxQueueSize()) {
+                    throw new TransportException("queue " + i + ": driver set size " + num + " beyond the maximum "
+                            + device.maxQueueSize());
+                }
+                Virtqueue vq;
+                if (packed) {
+                    MemorySegment desc = ring(i, "descriptor ring", vduse_vq_info.desc_addr(info), 16L * num,
+                            GuestMemory.READ | GuestMemory.WRITE);
+                    MemorySegment drv = ring(i, "driver event", vduse_vq_info.driver_addr(info), 4, GuestMemory.READ);
+                    MemorySegment dev = ring(i, "device event", vduse_vq_info.device_addr(info), 4, GuestMemory.WRITE);
+                    vq = new PackedVirtqueue(num, desc, drv, dev, iotlb, eventIdx, indirect);
+                    QueueState s = states != null && states[i] != null ? states[i] : packedState(info);
+                    vq.restore(s.availIndex(), s.availWrap(), s.usedIndex(), s.usedWrap());
+                } else {
+                    MemorySegment desc = ring(i, "descriptor table", vduse_vq_info.desc_addr(info), 16L * num,
+                            GuestMemory.READ);
+                    MemorySegment avail = ring(i, "avail ring", vduse_vq_info.driver_addr(info), 6 + 2L * num,
+                            GuestMemory.READ);
+                    MemorySegment used = ring(i, "used ring", vduse_vq_info.device_addr(info), 6 + 8L * num,
+                            GuestMemory.WRITE);
+                    vq = new SplitVirtqueue(num, desc, avail, used, iotlb, eventIdx, indirect);
+                    QueueState s = states != null && states[i] != null ? states[i] : new QueueState(
+                            Short.toUnsignedInt(vduse_vq_state_split.avail_index(vduse_vq_info.split(info))), true,
+                            Short.toUnsignedInt(used.get(LE_SHORT, 2)), true);
+                    vq.restore(s.availIndex(), true, s.usedIndex(), true);
+                }
+                // The kernel drops kick eventfds on every reset (vduse_dev_reset), so hand ours over again
+                // now; a kick that came before is replayed by the kernel into the eventfd.
+                MemorySegment efd = arena.allocate(vduse_vq_eventfd.layout());
+                vduse_vq_eventfd.index(efd, i);
+                vduse_vq_eventfd.fd(efd, kicks[i].fd());
+                Ioctl.ioctl(fd, VQ_SETUP_KICKFD, efd);
+                QueueHandler handler = device.openQueue(i, features, num);
+                pollers[i] = new QueuePoller(i, vq, handler, kicks[i], new VduseIrq(fd, i));
+            }
+        }
+        for (QueuePoller p : pollers) {
+            if (p != null) {
+                p.start();
+            }
+        }
+        started = true;
+    }
+
+    private static QueueState packedState(MemorySegment info) {
+        MemorySegment p = vduse_vq_info.packed(info);
+        return new QueueState(
+                Short.toUnsignedInt(vduse_vq_state_packed.last_avail_idx(p)) & 0x7fff,
+                (vduse_vq_state_packed.last_avail_counter(p) & 1) != 0,
+                Short.toUnsignedInt(vduse_vq_state_packed.last_used_idx(p)) & 0x7fff,
+                (vduse_vq_state_packed.last_used_counter(p) & 1) != 0);
+    }
+
+    /** Translates one ring area; it must be mapped whole and contiguous. */
+    private MemorySegment ring(int queue, String what, long iova, long size, int access) {
+        Translation t = new Translation();
+        if (!iotlb.translate(iova, size, access, t) || t.length != size) {
+            throw new TransportException("queue " + queue + ": " + what + " at iova 0x" + Long.toHexString(iova)
+                    + " (" + size + " bytes) is not mapped");
+        }
+        return t.segment.asSlice(t.offset, size);
+    }
+
+    private void stopQueues() {
+        for (int i = 0; i < pollers.length; i++) {
+            QueuePoller p = pollers[i];
+            if (p != null) {
+                p.stop();
+                saved[i] = stateOf(p.queue());
+                p.handler().close();
+                pollers[i] = null;
+            }
+        }
+        started = false;
+    }
+
+    // ---- to the driver ----
+
+    /**
+     * Replaces the config space the driver reads (VDUSE_DEV_SET_CONFIG) and raises a config interrupt
+     * (VDUSE_DEV_INJECT_CONFIG_IRQ), e.g. after a resize.
+     */
+    public void updateConfig(byte[] config) {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment c = arena.allocate(vduse_config_data.layout().byteSize() + config.length, 8);
+            vduse_config_data.offset(c, 0);
+            vduse_config_data.length(c, config.length);
+            MemorySegment.copy(config, 0, c, ValueLayout.JAVA_BYTE, vduse_config_data.buffer$offset(), config.length);
+            Ioctl.ioctl(fd, DEV_SET_CONFIG, c);
+            Ioctl.ioctl(fd, DEV_INJECT_CONFIG_IRQ);
+        } catch (ErrnoException e) {
+            throw new TransportException("cannot update the config space of '" + name + "': " + e.getMessage(), e);
+        }
+    }
+
+    /**
+     * Stops the control thread and the queues, closes the device file and destroys the device. Detach it
+     * from the vdpa bus first (the kernel resets the device through the control thread while detaching).
+     */
+    @Override
+    public void close() {
+        synchronized (this) {
+            if (closed) {
+                return;
+            }
+            closed = true;
+        }
+        loop.stop();
+        synchronized (this) {
+            stopQueues();
+            iotlb.clear();
+        }
+        for (EventFdKick k : kicks) {
+            k.close();
+        }
+        FileIo.close(fd);
+        try {
+            control.destroyDevice(name);
+        } finally {
+            control.close();
+        }
+    }
+
+    /** True once /dev/vduse/NAME is gone (after {@link #close()}). */
+    public boolean isDestroyed() {
+        return !Files.exists(VduseControl.DEVICE_DIR.resolve(name));
+    }
+
+    private static void sleepMillis(long ms) {
+        try {
+            Thread.sleep(ms);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new TransportException("interrupted", e);
+        }
+    }
+}
