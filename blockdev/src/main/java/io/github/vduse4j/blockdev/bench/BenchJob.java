@@ -1,0 +1,265 @@
+package io.github.vduse4j.blockdev.bench;
+
+import io.github.vduse4j.blockdev.virtio.VirtioBlk;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.util.SplittableRandom;
+import org.HdrHistogram.Histogram;
+
+/**
+ * One queue's load: keeps {@code depth} requests in flight on its {@link BlkQueue}, busy-polls completions,
+ * records latencies in an HdrHistogram, and (with verify) checks data. Runs on its own platform thread; the
+ * loop allocates nothing.
+ *
+ * <p>Verify: a written block holds a pattern derived from its byte offset and the run's seed, so concurrent or
+ * repeated writes of a block agree. With several queues each owns every n-th block, so no two threads write
+ * the same block.
+ */
+final class BenchJob implements Runnable {
+    private static final ValueLayout.OfLong LE_LONG = ValueLayout.JAVA_LONG_UNALIGNED;
+    private static final int READ = 0, WRITE = 1;
+
+    private final BlkQueue q;
+    private final BenchOptions o;
+    private final int index;
+    private final long partBlocks;
+    private final int stride;
+    private final int blockSize;
+    private final int readPercent;
+    private final SplittableRandom random;
+    private final long[] written;
+    final Histogram histogram = new Histogram(60_000_000_000L, 3);
+
+    private final long[] startNanos;
+    private final int[] op;
+    private final long[] block;
+    private final boolean[] check;
+    private final int[] free;
+    private int freeCount;
+    private long cursor;
+
+    volatile boolean stop;
+    private volatile long completedOps;
+    long reads, writes, bytes, errors, verifyErrors, verified;
+    String firstProblem;
+
+    BenchJob(BlkQueue q, BenchOptions o, int index, long deviceBlocks) {
+        this.q = q;
+        this.o = o;
+        this.index = index;
+        this.blockSize = o.blockSize();
+        this.stride = o.verify() ? o.queues() : 1;
+        this.partBlocks = o.verify() ? (deviceBlocks - index + stride - 1) / stride : deviceBlocks;
+        this.readPercent = o.readPercent();
+        this.random = new SplittableRandom(o.seed() * 31 + index);
+        this.written = o.verify() ? new long[(int) ((partBlocks + 63) / 64)] : null;
+        int d = q.depth();
+        this.startNanos = new long[d];
+        this.op = new int[d];
+        this.block = new long[d];
+        this.check = new boolean[d];
+        this.free = new int[d];
+        for (int i = 0; i < d; i++) {
+            free[i] = d - 1 - i;
+        }
+        this.freeCount = d;
+        this.cursor = 0;
+    }
+
+    long completedOps() {
+        return completedOps;
+    }
+
+    @Override
+    public void run() {
+        try {
+            long done = 0;
+            while (!stop) {
+                submitFree(true);
+                done += reapAll(true);
+                completedOps = done;
+            }
+            drain();
+            if (o.verify()) {
+                verifyAll();
+            }
+        } catch (RuntimeException e) {
+            errors++;
+            if (firstProblem == null) {
+                firstProblem = e.toString();
+            }
+        }
+    }
+
+    /** Fills every free slot with a new request and publishes them. */
+    private void submitFree(boolean workload) {
+        int n = 0;
+        while (freeCount > 0) {
+            int slot = free[freeCount - 1];
+            long p = nextPart();
+            boolean isRead = readPercent == 100 || (readPercent > 0 && random.nextInt(100) < readPercent);
+            if (!workload) {
+                isRead = true;
+            }
+            long b = p * stride + index;
+            op[slot] = isRead ? READ : WRITE;
+            block[slot] = p;
+            check[slot] = written != null && isRead && isWritten(p);
+            if (!isRead) {
+                fill(slot, b);
+            }
+            long sector = b * (blockSize / VirtioBlk.SECTOR_SIZE);
+            startNanos[slot] = System.nanoTime();
+            if (!q.submit(slot, isRead ? VirtioBlk.T_IN : VirtioBlk.T_OUT, sector, blockSize)) {
+                break;
+            }
+            freeCount--;
+            n++;
+        }
+        if (n > 0) {
+            q.flush();
+        }
+    }
+
+    private long nextPart() {
+        if (o.pattern().random) {
+            return random.nextLong(partBlocks);
+        }
+        long p = cursor;
+        cursor = cursor + 1 == partBlocks ? 0 : cursor + 1;
+        return p;
+    }
+
+    private int reapAll(boolean record) {
+        int n = q.reap();
+        if (n == 0) {
+            Thread.onSpinWait();
+            return 0;
+        }
+        long now = System.nanoTime();
+        for (int i = 0; i < n; i++) {
+            int slot = q.completedSlot(i);
+            int status = q.completedStatus(i);
+            if (record) {
+                histogram.recordValue(Math.max(1, now - startNanos[slot]));
+            }
+            if (status != VirtioBlk.S_OK) {
+                problem("request on block " + (block[slot] * stride + index) + " completed with status " + status);
+                errors++;
+            } else if (op[slot] == WRITE) {
+                writes++;
+                bytes += blockSize;
+                if (written != null) {
+                    markWritten(block[slot]);
+                }
+            } else {
+                reads++;
+                bytes += blockSize;
+                if (check[slot]) {
+                    verify(slot, block[slot] * stride + index);
+                }
+            }
+            free[freeCount++] = slot;
+        }
+        return n;
+    }
+
+    private void drain() {
+        long deadline = System.nanoTime() + 30_000_000_000L;
+        while (freeCount < q.depth()) {
+            reapAll(true);
+            if (System.nanoTime() - deadline > 0) {
+                throw new IllegalStateException((q.depth() - freeCount) + " requests never completed");
+            }
+        }
+    }
+
+    /** Reads back every block this job wrote and checks it. */
+    private void verifyAll() {
+        long p = 0;
+        int depth = q.depth();
+        while (true) {
+            int n = 0;
+            while (freeCount > 0 && p < partBlocks) {
+                if (!isWritten(p)) {
+                    p++;
+                    continue;
+                }
+                int slot = free[freeCount - 1];
+                op[slot] = READ;
+                block[slot] = p;
+                check[slot] = true;
+                long b = p * stride + index;
+                q.data(slot).asSlice(0, blockSize).fill((byte) 0);
+                if (!q.submit(slot, VirtioBlk.T_IN, b * (blockSize / VirtioBlk.SECTOR_SIZE), blockSize)) {
+                    break;
+                }
+                freeCount--;
+                n++;
+                p++;
+            }
+            if (n > 0) {
+                q.flush();
+            }
+            if (p >= partBlocks && freeCount == depth) {
+                return;
+            }
+            reapVerifyOnly();
+        }
+    }
+
+    private void reapVerifyOnly() {
+        int n = q.reap();
+        for (int i = 0; i < n; i++) {
+            int slot = q.completedSlot(i);
+            if (q.completedStatus(i) != VirtioBlk.S_OK) {
+                errors++;
+                problem("verify read of block " + (block[slot] * stride + index) + " failed");
+            } else {
+                verify(slot, block[slot] * stride + index);
+            }
+            free[freeCount++] = slot;
+        }
+    }
+
+    private long word(long deviceBlock, int i) {
+        long off = deviceBlock * blockSize + 8L * i;
+        return (off + 1) * 0x9E3779B97F4A7C15L ^ o.seed();
+    }
+
+    private void fill(int slot, long deviceBlock) {
+        MemorySegment m = q.memory();
+        long base = q.dataOffset(slot);
+        for (int i = 0; i < blockSize / 8; i++) {
+            m.set(LE_LONG, base + 8L * i, word(deviceBlock, i));
+        }
+    }
+
+    private void verify(int slot, long deviceBlock) {
+        MemorySegment m = q.memory();
+        long base = q.dataOffset(slot);
+        verified++;
+        for (int i = 0; i < blockSize / 8; i++) {
+            if (m.get(LE_LONG, base + 8L * i) != word(deviceBlock, i)) {
+                verifyErrors++;
+                problem("block " + deviceBlock + " differs at byte " + (8L * i) + " (offset "
+                        + (deviceBlock * blockSize + 8L * i) + ")");
+                return;
+            }
+        }
+    }
+
+    private void problem(String s) {
+        if (firstProblem == null) {
+            firstProblem = s;
+        }
+    }
+
+    private boolean isWritten(long p) {
+        return (written[(int) (p >>> 6)] & (1L << p)) != 0;
+    }
+
+    private void markWritten(long p) {
+        written[(int) (p >>> 6)] |= 1L << p;
+    }
+}

@@ -1,0 +1,66 @@
+package io.github.vduse4j.blockdev.bench;
+
+import java.nio.file.Path;
+import java.time.Duration;
+
+/**
+ * What {@code vduse4j bench} runs.
+ *
+ * @param socket    the back-end's vhost-user socket
+ * @param pattern   access pattern
+ * @param blockSize bytes per request, a multiple of 512
+ * @param depth     requests in flight per queue
+ * @param queues    queues (one thread each)
+ * @param runtime   how long to submit
+ * @param verify    check data: writes carry an offset-derived pattern; reads of blocks written earlier in the
+ *                  run are checked, and every written block is read back and checked at the end
+ * @param size      bytes of the device to use from offset 0 (0: all of it)
+ * @param readMix   percentage of reads for {@link Pattern#RANDRW}
+ * @param ringSize  descriptors per ring (a power of two, at least 3 * depth)
+ * @param seed      random seed
+ */
+public record BenchOptions(Path socket, Pattern pattern, int blockSize, int depth, int queues, Duration runtime,
+                           boolean verify, long size, int readMix, int ringSize, long seed) {
+
+    /** Access patterns, named as fio's {@code --rw}. */
+    public enum Pattern {
+        READ(false, 100), WRITE(false, 0), RANDREAD(true, 100), RANDWRITE(true, 0), RANDRW(true, -1);
+
+        final boolean random;
+        final int reads; // percent, -1: from readMix
+
+        Pattern(boolean random, int reads) {
+            this.random = random;
+            this.reads = reads;
+        }
+
+        public String fioName() {
+            return name().toLowerCase(java.util.Locale.ROOT);
+        }
+    }
+
+    public BenchOptions {
+        if (blockSize < 512 || blockSize % 512 != 0 || blockSize > (1 << 20)) {
+            throw new IllegalArgumentException("block size must be a multiple of 512 up to 1M, got " + blockSize);
+        }
+        if (depth < 1 || depth > 1024) {
+            throw new IllegalArgumentException("queue depth must be 1..1024, got " + depth);
+        }
+        if (queues < 1 || queues > 64) {
+            throw new IllegalArgumentException("queues must be 1..64, got " + queues);
+        }
+        if (readMix < 0 || readMix > 100) {
+            throw new IllegalArgumentException("read mix must be 0..100, got " + readMix);
+        }
+        if (ringSize == 0) {
+            ringSize = Math.max(64, Integer.highestOneBit(3 * depth - 1) << 1);
+        }
+        if (Integer.bitCount(ringSize) != 1 || ringSize > 32768 || ringSize < 3 * depth) {
+            throw new IllegalArgumentException("ring size must be a power of two of at least 3 x depth, got " + ringSize);
+        }
+    }
+
+    int readPercent() {
+        return pattern.reads >= 0 ? pattern.reads : readMix;
+    }
+}

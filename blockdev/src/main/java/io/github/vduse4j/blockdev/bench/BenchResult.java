@@ -1,0 +1,53 @@
+package io.github.vduse4j.blockdev.bench;
+
+import java.util.Locale;
+
+/**
+ * The outcome of a run: operations, bytes, rates and completion latency percentiles (microseconds, from
+ * submission to the used element being seen).
+ */
+public record BenchResult(String target, BenchOptions options, double seconds, long reads, long writes, long bytes,
+                          long errors, long verifyErrors, long verified, double p50, double p90, double p99,
+                          double p999, double max, double mean, long kicks, String firstProblem) {
+
+    public long ios() {
+        return reads + writes;
+    }
+
+    public double iops() {
+        return seconds > 0 ? ios() / seconds : 0;
+    }
+
+    /** Decimal megabytes per second. */
+    public double mbPerSecond() {
+        return seconds > 0 ? bytes / seconds / 1e6 : 0;
+    }
+
+    public boolean ok() {
+        return errors == 0 && verifyErrors == 0;
+    }
+
+    public String toJson() {
+        return String.format(Locale.ROOT, "{\"target\":\"%s\",\"rw\":\"%s\",\"bs\":%d,\"iodepth\":%d,\"queues\":%d,"
+                        + "\"runtime_s\":%.3f,\"ios\":%d,\"reads\":%d,\"writes\":%d,\"iops\":%.1f,\"mb_s\":%.2f,"
+                        + "\"lat_us\":{\"p50\":%.2f,\"p90\":%.2f,\"p99\":%.2f,\"p99.9\":%.2f,\"max\":%.2f,\"mean\":%.2f},"
+                        + "\"errors\":%d,\"verify\":%b,\"verified_blocks\":%d,\"verify_errors\":%d,\"kicks\":%d%s}",
+                escape(target), options.pattern().fioName(), options.blockSize(), options.depth(), options.queues(),
+                seconds, ios(), reads, writes, iops(), mbPerSecond(), p50, p90, p99, p999, max, mean, errors,
+                options.verify(), verified, verifyErrors, kicks,
+                firstProblem == null ? "" : ",\"first_problem\":\"" + escape(firstProblem) + "\"");
+    }
+
+    public String summary() {
+        return String.format(Locale.ROOT, "%s: %s bs=%d qd=%d queues=%d: %.0f IOPS, %.1f MB/s, lat us p50=%.1f p90=%.1f"
+                        + " p99=%.1f p99.9=%.1f max=%.1f; %d ios in %.1f s, errors=%d%s",
+                target, options.pattern().fioName(), options.blockSize(), options.depth(), options.queues(), iops(),
+                mbPerSecond(), p50, p90, p99, p999, max, ios(), seconds, errors,
+                options.verify() ? ", verified " + verified + " blocks, verify errors=" + verifyErrors : "")
+                + (firstProblem == null ? "" : " (first problem: " + firstProblem + ")");
+    }
+
+    private static String escape(String s) {
+        return s.replace("\\", "\\\\").replace("\"", "\\\"");
+    }
+}

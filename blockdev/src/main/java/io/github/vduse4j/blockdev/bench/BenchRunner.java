@@ -1,0 +1,157 @@
+package io.github.vduse4j.blockdev.bench;
+
+import static io.github.vduse4j.engine.vhostuser.VhostUserProtocol.*;
+
+import io.github.vduse4j.blockdev.virtio.VirtioBlk;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.function.Consumer;
+import org.HdrHistogram.Histogram;
+
+/**
+ * Runs a {@link BenchOptions} load against a vhost-user-blk back-end: connects as the frontend, shares one memfd,
+ * starts one {@link BenchJob} thread per queue, reports once a second to {@code live}, then stops the rings
+ * (GET_VRING_BASE) and merges the results.
+ */
+public final class BenchRunner {
+    private BenchRunner() {}
+
+    /** Features the bench accepts when offered (no EVENT_IDX, indirect or IOMMU: it polls and uses 3 descriptors). */
+    static final long WANTED = VirtioBlk.bit(VirtioBlk.F_VERSION_1) | (1L << F_PROTOCOL_FEATURES)
+            | VirtioBlk.bit(VirtioBlk.F_BLK_SIZE) | VirtioBlk.bit(VirtioBlk.F_SEG_MAX) | VirtioBlk.bit(VirtioBlk.F_FLUSH)
+            | VirtioBlk.bit(VirtioBlk.F_RO) | VirtioBlk.bit(VirtioBlk.F_TOPOLOGY);
+    static final long WANTED_PROTOCOL = (1L << PF_MQ) | (1L << PF_REPLY_ACK) | (1L << PF_CONFIG);
+    /** Bytes of config space read: capacity .. num_queues (virtio 1.2 §5.2.4). */
+    static final int CONFIG_BYTES = 36;
+
+    public static BenchResult run(BenchOptions o, Consumer<String> live) {
+        try (VhostUserFrontend fe = VhostUserFrontend.connect(o.socket())) {
+            long offered = fe.negotiateProtocol(WANTED_PROTOCOL);
+            if ((offered & VirtioBlk.bit(VirtioBlk.F_VERSION_1)) == 0) {
+                throw new IllegalStateException("the back-end does not offer VIRTIO_F_VERSION_1");
+            }
+            long pf = fe.protocolFeatures();
+            int maxQueues = (pf & (1L << PF_MQ)) != 0 ? fe.queueNum() : 1;
+            if (o.queues() > maxQueues) {
+                throw new IllegalArgumentException("--queues " + o.queues() + " but the back-end has " + maxQueues);
+            }
+            fe.setOwner();
+            if ((pf & (1L << PF_CONFIG)) == 0) {
+                throw new IllegalStateException("the back-end does not offer VHOST_USER_PROTOCOL_F_CONFIG: size unknown");
+            }
+            MemorySegment cfg = MemorySegment.ofArray(fe.config(CONFIG_BYTES));
+            long capacity = cfg.get(ValueLayout.JAVA_LONG_UNALIGNED, 0) * VirtioBlk.SECTOR_SIZE;
+            long features = offered & (WANTED | (o.queues() > 1 ? VirtioBlk.bit(VirtioBlk.F_MQ) : 0));
+            boolean writes = o.readPercent() < 100;
+            if (writes && (features & VirtioBlk.bit(VirtioBlk.F_RO)) != 0) {
+                throw new IllegalArgumentException("the device is read-only; use --rw randread or read");
+            }
+            long size = o.size() > 0 ? Math.min(o.size(), capacity) : capacity;
+            long blocks = size / o.blockSize();
+            if (blocks < o.queues()) {
+                throw new IllegalArgumentException("device of " + capacity + " bytes is too small for " + o.blockSize()
+                        + "-byte blocks");
+            }
+            fe.setFeatures(features);
+            long bytes = o.queues() * BlkQueue.memoryBytes(o.ringSize(), o.depth(), o.blockSize());
+            try (SharedMemory mem = SharedMemory.create(bytes, 0)) {
+                fe.setMemTable(mem);
+                List<BlkQueue> queues = new ArrayList<>();
+                List<BenchJob> jobs = new ArrayList<>();
+                try {
+                    for (int i = 0; i < o.queues(); i++) {
+                        BlkQueue q = new BlkQueue(mem, o.ringSize(), o.depth(), o.blockSize());
+                        queues.add(q);
+                        fe.startVring(i, q.ring(), 0, q.kickFd(), q.callFd());
+                        jobs.add(new BenchJob(q, o, i, blocks));
+                    }
+                    double seconds = drive(jobs, o, live);
+                    for (int i = 0; i < o.queues(); i++) {
+                        fe.getVringBase(i);
+                    }
+                    return merge(o, jobs, queues, seconds);
+                } finally {
+                    queues.forEach(BlkQueue::close);
+                }
+            }
+        }
+    }
+
+    private static double drive(List<BenchJob> jobs, BenchOptions o, Consumer<String> live) {
+        List<Thread> threads = new ArrayList<>();
+        for (int i = 0; i < jobs.size(); i++) {
+            threads.add(Thread.ofPlatform().name("vduse4j-bench-" + i).daemon(true).start(jobs.get(i)));
+        }
+        long start = System.nanoTime();
+        long end = start + o.runtime().toNanos();
+        long lastOps = 0;
+        long lastTick = start;
+        try {
+            while (true) {
+                long now = System.nanoTime();
+                if (now >= end) {
+                    break;
+                }
+                Thread.sleep(Math.max(1, Math.min(1000, (end - now) / 1_000_000)));
+                now = System.nanoTime();
+                long ops = 0;
+                for (BenchJob j : jobs) {
+                    ops += j.completedOps();
+                }
+                if (live != null && now - lastTick >= 900_000_000L) {
+                    double rate = (ops - lastOps) / ((now - lastTick) / 1e9);
+                    live.accept(String.format(Locale.ROOT, "[%4.0fs] %9.0f IOPS %8.1f MB/s", (now - start) / 1e9, rate,
+                            rate * o.blockSize() / 1e6));
+                    lastOps = ops;
+                    lastTick = now;
+                }
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        for (BenchJob j : jobs) {
+            j.stop = true;
+        }
+        double seconds = (System.nanoTime() - start) / 1e9;
+        for (Thread t : threads) {
+            try {
+                t.join();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        }
+        return seconds;
+    }
+
+    private static BenchResult merge(BenchOptions o, List<BenchJob> jobs, List<BlkQueue> queues, double seconds) {
+        Histogram h = new Histogram(60_000_000_000L, 3);
+        long reads = 0, writes = 0, bytes = 0, errors = 0, verifyErrors = 0, verified = 0, kicks = 0;
+        String problem = null;
+        for (BenchJob j : jobs) {
+            h.add(j.histogram);
+            reads += j.reads;
+            writes += j.writes;
+            bytes += j.bytes;
+            errors += j.errors;
+            verifyErrors += j.verifyErrors;
+            verified += j.verified;
+            if (problem == null) {
+                problem = j.firstProblem;
+            }
+        }
+        for (BlkQueue q : queues) {
+            kicks += q.kicks();
+        }
+        return new BenchResult(o.socket().toString(), o, seconds, reads, writes, bytes, errors, verifyErrors, verified,
+                us(h.getValueAtPercentile(50)), us(h.getValueAtPercentile(90)), us(h.getValueAtPercentile(99)),
+                us(h.getValueAtPercentile(99.9)), us(h.getMaxValue()), h.getTotalCount() == 0 ? 0 : h.getMean() / 1000.0,
+                kicks, problem);
+    }
+
+    private static double us(long nanos) {
+        return nanos / 1000.0;
+    }
+}

@@ -1,0 +1,63 @@
+package io.github.vduse4j.blockdev.vhostuser;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+import io.github.vduse4j.blockdev.backend.MemoryBackend;
+import io.github.vduse4j.blockdev.backend.NullBackend;
+import io.github.vduse4j.blockdev.bench.BenchOptions;
+import io.github.vduse4j.blockdev.bench.BenchResult;
+import io.github.vduse4j.blockdev.bench.BenchRunner;
+import io.github.vduse4j.blockdev.virtio.VirtioBlkDevice;
+import io.github.vduse4j.blockdev.virtio.VirtioBlkSettings;
+import io.github.vduse4j.engine.QueueStats;
+import io.github.vduse4j.engine.vhostuser.VhostUserServer;
+import java.nio.file.Path;
+import java.time.Duration;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** vduse4j's vhost-user back-end driven by vduse4j's frontend over a real socket and memfds. */
+class VhostUserBlkIntegrationTest {
+    @TempDir
+    Path dir;
+
+    private static BenchOptions opts(Path sock, BenchOptions.Pattern p, int bs, int depth, int queues, long millis,
+                                     boolean verify) {
+        return new BenchOptions(sock, p, bs, depth, queues, Duration.ofMillis(millis), verify, 0, 50, 0, 42);
+    }
+
+    @Test
+    void randomWritesVerifyOnAMemoryDisk() {
+        Path sock = dir.resolve("blk.sock");
+        VirtioBlkDevice dev = new VirtioBlkDevice(new MemoryBackend(8 << 20, false),
+                new VirtioBlkSettings(2, 256, 512, "it", false));
+        try (VhostUserServer server = VhostUserServer.start(sock, dev, true)) {
+            BenchResult w = BenchRunner.run(opts(sock, BenchOptions.Pattern.RANDRW, 4096, 8, 2, 700, true), null);
+            assertTrue(w.ok(), w.summary());
+            assertTrue(w.writes() > 100 && w.reads() > 100, w.summary());
+            assertTrue(w.verified() > 100, w.summary());
+            long served = server.stats().stream().mapToLong(s -> s.requests).sum();
+            assertTrue(served >= w.ios(), "server counted " + served + " requests, bench " + w.ios());
+            // the data stays: a second connection reads it back (reconnect)
+            BenchResult r = BenchRunner.run(opts(sock, BenchOptions.Pattern.WRITE, 512, 4, 1, 300, true), null);
+            assertTrue(r.ok(), r.summary());
+            assertEquals(2, server.connections());
+        }
+    }
+
+    @Test
+    void nullDiskReadsAtQueueDepthOne() {
+        Path sock = dir.resolve("null.sock");
+        VirtioBlkDevice dev = new VirtioBlkDevice(new NullBackend(1L << 30, false),
+                new VirtioBlkSettings(1, 256, 512, "it", false));
+        try (VhostUserServer server = VhostUserServer.start(sock, dev, true)) {
+            BenchResult r = BenchRunner.run(opts(sock, BenchOptions.Pattern.RANDREAD, 4096, 1, 1, 500, false), null);
+            assertTrue(r.ok(), r.summary());
+            assertTrue(r.ios() > 100, r.summary());
+            assertTrue(r.p50() > 0 && r.p99() >= r.p50(), r.summary());
+            System.out.println(r.summary());
+            QueueStats s = server.stats().get(0);
+            assertEquals(0, s.chainErrors);
+        }
+    }
+}

@@ -1,0 +1,147 @@
+package io.github.vduse4j.engine.vhostuser;
+
+import io.github.vduse4j.ring.DescriptorChain;
+import io.github.vduse4j.ring.Virtqueue;
+
+/**
+ * The virtqueue a vhost-user queue poller serves: the split or packed ring itself, built on first use by the
+ * poller thread (with an IOMMU the ring addresses are IOVAs, and resolving them may need IOTLB misses that only
+ * a thread other than the control thread may wait for), plus inflight tracking in the shared
+ * {@link InflightRegion} when the frontend set one up.
+ *
+ * <p>Until the ring is built, or if it cannot be (addresses not mapped), the queue reports itself broken and
+ * its poller parks until the control thread stops it.
+ */
+final class VringQueue implements Virtqueue {
+    /** Builds and restores the ring; returns null if its addresses cannot be resolved. */
+    interface Factory {
+        Virtqueue create();
+    }
+
+    private final int size;
+    private final Factory factory;
+    private final InflightRegion.Tracker tracker;
+    private final QueueQuiescence quiescence;
+    private Virtqueue q;
+    private boolean failed;
+
+    VringQueue(int size, Virtqueue ready, Factory factory, InflightRegion.Tracker tracker, QueueQuiescence quiescence) {
+        this.size = size;
+        this.quiescence = quiescence;
+        this.q = ready;
+        this.factory = factory;
+        this.tracker = tracker;
+    }
+
+    /** The ring, or null if it has not been built (or could not be). */
+    Virtqueue ring() {
+        return q;
+    }
+
+    private boolean ready() {
+        if (q != null) {
+            return true;
+        }
+        if (failed) {
+            return false;
+        }
+        quiescence.register(); // resolving may miss in the IOTLB: only a registered poller thread may wait
+        try {
+            q = factory.create();
+        } catch (RuntimeException e) {
+            q = null;
+        }
+        failed = q == null;
+        return q != null;
+    }
+
+    @Override
+    public int pop(DescriptorChain chain) {
+        if (!ready()) {
+            return NEEDS_RESET;
+        }
+        int r = q.pop(chain);
+        if (tracker != null && (r == POPPED || r == CHAIN_ERROR)) {
+            tracker.popped(chain.id());
+        }
+        return r;
+    }
+
+    @Override
+    public void complete(int id, int writtenLength) {
+        q.complete(id, writtenLength);
+        if (tracker != null) {
+            tracker.completed(id);
+        }
+    }
+
+    @Override
+    public void publish() {
+        if (q == null) {
+            return;
+        }
+        q.publish();
+        if (tracker != null) {
+            tracker.published(q.lastUsedIndex());
+        }
+    }
+
+    @Override
+    public boolean needsNotification() {
+        return q != null && q.needsNotification();
+    }
+
+    @Override
+    public void disableNotifications() {
+        if (ready()) {
+            q.disableNotifications();
+        }
+    }
+
+    @Override
+    public boolean enableNotifications() {
+        return ready() && q.enableNotifications();
+    }
+
+    @Override
+    public boolean isBroken() {
+        return !ready() || q.isBroken();
+    }
+
+    @Override
+    public int size() {
+        return size;
+    }
+
+    @Override
+    public int lastAvailIndex() {
+        return q == null ? 0 : q.lastAvailIndex();
+    }
+
+    @Override
+    public boolean lastAvailWrapCounter() {
+        return q == null || q.lastAvailWrapCounter();
+    }
+
+    @Override
+    public int lastUsedIndex() {
+        return q == null ? 0 : q.lastUsedIndex();
+    }
+
+    @Override
+    public boolean lastUsedWrapCounter() {
+        return q == null || q.lastUsedWrapCounter();
+    }
+
+    @Override
+    public void restore(int lastAvailIndex, boolean availWrap, int lastUsedIndex, boolean usedWrap) {
+        if (ready()) {
+            q.restore(lastAvailIndex, availWrap, lastUsedIndex, usedWrap);
+        }
+    }
+
+    @Override
+    public int inflight() {
+        return q == null ? 0 : q.inflight();
+    }
+}

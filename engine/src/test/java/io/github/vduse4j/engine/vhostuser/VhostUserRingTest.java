@@ -1,0 +1,314 @@
+package io.github.vduse4j.engine.vhostuser;
+
+import static io.github.vduse4j.engine.vhostuser.VhostUserProtocol.*;
+import static org.junit.jupiter.api.Assertions.*;
+
+import io.github.vduse4j.bindings.EventFd;
+import io.github.vduse4j.bindings.FileIo;
+import io.github.vduse4j.bindings.Poll;
+import io.github.vduse4j.bindings.UnixSocket;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.lang.invoke.VarHandle;
+import java.nio.ByteOrder;
+import java.nio.file.Path;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * Data through vhost-user rings written by hand in a shared memfd, served by {@link EchoDevice} (readable bytes
+ * come back in the writable buffer): split and packed rings addressed by guest physical address, and a split
+ * ring behind an IOMMU whose entries arrive as IOTLB misses answered over the backend channel.
+ */
+class VhostUserRingTest {
+    private static final ValueLayout.OfShort U16 = ValueLayout.JAVA_SHORT.withOrder(ByteOrder.LITTLE_ENDIAN);
+    private static final ValueLayout.OfInt U32 = ValueLayout.JAVA_INT.withOrder(ByteOrder.LITTLE_ENDIAN);
+    private static final ValueLayout.OfLong U64 = ValueLayout.JAVA_LONG.withOrder(ByteOrder.LITTLE_ENDIAN);
+    private static final long GPA = 0x4000_0000L;
+    private static final long IOVA = 0x1_0000_0000L;
+    private static final int NUM = 8;
+    private static final long DESC = 0, AVAIL = 0x1000, USED = 0x2000, IN = 0x10000, OUT = 0x11000;
+
+    @TempDir
+    Path dir;
+
+    private void setUp(TestFrontend f, TestFrontend.Memfd mem, long features, long ringBase, int base, int kick) {
+        f.handshake();
+        assertEquals(0, f.ack(SET_FEATURES, 8, m -> m.putU64(0, features | (1L << F_PROTOCOL_FEATURES))));
+        assertEquals(0, f.ack(SET_MEM_TABLE, 40, m -> VhostUserProtocolTest.region(m.putU32(0, 1), 8, GPA, 1 << 20,
+                mem.uaddr(), 0), mem.fd()));
+        assertEquals(0, f.ack(SET_VRING_NUM, 8, m -> m.putU32(0, 0).putU32(4, NUM)));
+        assertEquals(0, f.ack(SET_VRING_BASE, 8, m -> m.putU32(0, 0).putU32(4, base)));
+        assertEquals(0, f.ack(SET_VRING_ADDR, ADDR_SIZE, m -> m.putU32(ADDR_INDEX, 0).putU64(ADDR_DESC, ringBase + DESC)
+                .putU64(ADDR_AVAIL, ringBase + AVAIL).putU64(ADDR_USED, ringBase + USED)));
+        assertEquals(0, f.ack(SET_VRING_KICK, 8, m -> m.putU64(0, 0), kick));
+        assertEquals(0, f.ack(SET_VRING_CALL, 8, m -> m.putU64(0, VRING_NOFD_MASK)));
+        assertEquals(0, f.ack(SET_VRING_ENABLE, 8, m -> m.putU32(0, 0).putU32(4, 1)));
+    }
+
+    private static void writeDesc(MemorySegment s, long off, long addr, int len, short a, short b) {
+        s.set(U64, off, addr);
+        s.set(U32, off + 8, len);
+        s.set(U16, off + 12, a);
+        s.set(U16, off + 14, b);
+    }
+
+    /** Adds the echo chain for request {@code n} to the split ring and returns the expected used index. */
+    private static int addSplit(MemorySegment s, long base, int n) {
+        fillIn(s, n);
+        writeDesc(s, DESC, base + IN, 64, (short) 1, (short) 1);   // NEXT -> 1
+        writeDesc(s, DESC + 16, base + OUT, 64, (short) 2, (short) 0); // WRITE
+        s.set(U16, AVAIL + 4 + 2L * (n % NUM), (short) 0);
+        VarHandle.releaseFence();
+        s.set(U16, AVAIL + 2, (short) (n + 1));
+        VarHandle.fullFence();
+        return n + 1;
+    }
+
+    private static void fillIn(MemorySegment s, int n) {
+        for (int i = 0; i < 64; i++) {
+            s.set(ValueLayout.JAVA_BYTE, IN + i, (byte) (n * 7 + i));
+        }
+        s.asSlice(OUT, 64).fill((byte) 0);
+    }
+
+    private static void checkOut(MemorySegment s, int n) {
+        for (int i = 0; i < 64; i++) {
+            assertEquals((byte) (n * 7 + i), s.get(ValueLayout.JAVA_BYTE, OUT + i), "request " + n + " byte " + i);
+        }
+    }
+
+    /** Waits for the split used index to reach {@code want}, serving IOTLB misses if {@code backend >= 0}. */
+    private static void awaitUsed(TestFrontend f, MemorySegment s, int want, int backend, int[] misses) {
+        long deadline = System.nanoTime() + 10_000_000_000L;
+        Poll p = new Poll(1);
+        if (backend >= 0) {
+            p.add(backend, Poll.POLLIN);
+        }
+        VhostUserMessage bm = new VhostUserMessage();
+        while ((s.get(U16, USED + 2) & 0xffff) != (want & 0xffff)) {
+            assertTrue(System.nanoTime() < deadline, "used index " + (s.get(U16, USED + 2) & 0xffff) + " != " + want);
+            if (backend >= 0 && p.poll(1) > 0) {
+                assertEquals(VhostUserMessage.ReadResult.OK, bm.read(backend));
+                assertEquals(BACKEND_IOTLB_MSG, bm.request());
+                assertEquals(IOTLB_MISS, bm.u8(IOTLB_TYPE));
+                long iova = bm.u64(IOTLB_IOVA) & ~4095L;
+                boolean reply = bm.needsReply();
+                misses[0]++;
+                // spec "IOMMU support": answer the miss with an UPDATE on the main channel, then ack the miss
+                assertEquals(0, f.ack(IOTLB_MSG, IOTLB_SIZE, m -> VhostUserProtocolTest.iotlb(m, iova, 4096,
+                        uaddrOfIova(iova), 3, IOTLB_UPDATE)));
+                if (reply) {
+                    bm.reply(8).putU64(0, 0).write(backend);
+                }
+            }
+            Thread.onSpinWait();
+        }
+    }
+
+    private static long memUaddr;
+
+    private static long uaddrOfIova(long iova) {
+        return memUaddr + (iova - IOVA);
+    }
+
+    @Test
+    void splitRingByGuestAddress() {
+        Path sock = dir.resolve("s.sock");
+        int kick = EventFd.create(0, EventFd.EFD_CLOEXEC);
+        try (VhostUserServer server = VhostUserServer.start(sock, new EchoDevice(), true);
+             TestFrontend f = new TestFrontend(sock); TestFrontend.Memfd mem = TestFrontend.Memfd.create(1 << 20)) {
+            MemorySegment s = mem.segment();
+            setUp(f, mem, 1L << 32, mem.uaddr(), 0, kick);
+            for (int n = 0; n < 20; n++) {
+                int want = addSplit(s, GPA, n);
+                EventFd.signal(kick);
+                awaitUsed(f, s, want, -1, null);
+                assertEquals(0, s.get(U32, USED + 4 + 8L * (n % NUM)));
+                assertEquals(64, s.get(U32, USED + 8 + 8L * (n % NUM)));
+                checkOut(s, n);
+            }
+            f.send(GET_VRING_BASE, 0, 8, m -> m.putU32(0, 0));
+            assertEquals(20, f.reply(GET_VRING_BASE).u32(4));
+            assertEquals(20, server.stats().get(0).requests);
+        } finally {
+            FileIo.close(kick);
+        }
+    }
+
+    @Test
+    void packedRingByGuestAddress() {
+        Path sock = dir.resolve("p.sock");
+        int kick = EventFd.create(0, EventFd.EFD_CLOEXEC);
+        try (VhostUserServer server = VhostUserServer.start(sock, new EchoDevice(), true);
+             TestFrontend f = new TestFrontend(sock); TestFrontend.Memfd mem = TestFrontend.Memfd.create(1 << 20)) {
+            MemorySegment s = mem.segment();
+            setUp(f, mem, (1L << 32) | (1L << 34), mem.uaddr(), 0x8000_8000, kick); // QEMU's fresh packed base
+            int slot = 0;
+            boolean wrap = true;
+            for (int n = 0; n < 20; n++) {
+                fillIn(s, n);
+                int availFlags = wrap ? 1 << 7 : 1 << 15;   // §2.8.1: AVAIL = wrap, USED = !wrap
+                int second = (slot + 1) % NUM;
+                writeDesc(s, DESC + 16L * second, GPA + OUT, 64, (short) n, (short) (availFlags | 2)); // WRITE, id n
+                writeDesc(s, DESC + 16L * slot, GPA + IN, 64, (short) n, (short) 0);
+                VarHandle.releaseFence();
+                s.set(U16, DESC + 16L * slot + 14, (short) (availFlags | 1)); // NEXT; head flags last
+                VarHandle.fullFence();
+                EventFd.signal(kick);
+                long deadline = System.nanoTime() + 10_000_000_000L;
+                int usedFlags = wrap ? (1 << 7) | (1 << 15) : 0;
+                while (((s.get(U16, DESC + 16L * slot + 14) & 0xffff) & ((1 << 7) | (1 << 15))) != usedFlags) {
+                    assertTrue(System.nanoTime() < deadline, "packed request " + n + " not used");
+                    Thread.onSpinWait();
+                }
+                assertEquals(n, s.get(U16, DESC + 16L * slot + 12));
+                assertEquals(64, s.get(U32, DESC + 16L * slot + 8));
+                checkOut(s, n);
+                slot += 2;
+                if (slot >= NUM) {
+                    slot -= NUM;
+                    wrap = !wrap;
+                }
+            }
+            f.send(GET_VRING_BASE, 0, 8, m -> m.putU32(0, 0));
+            int base = f.reply(GET_VRING_BASE).u32(4);
+            // 40 descriptors on a ring of 8: index 0, wrapped 5 times (counter back to 0)
+            assertEquals(0, base & 0x7fff);
+            assertEquals(wrap, (base & 0x8000) != 0);
+            assertEquals(base & 0xffff, base >>> 16);
+        } finally {
+            FileIo.close(kick);
+        }
+    }
+
+    @Test
+    void splitRingBehindAnIommuUsesIotlbMisses() {
+        Path sock = dir.resolve("i.sock");
+        int kick = EventFd.create(0, EventFd.EFD_CLOEXEC);
+        int[] pair = UnixSocket.socketPair();
+        try (VhostUserServer server = VhostUserServer.start(sock, new EchoDevice(), true);
+             TestFrontend f = new TestFrontend(sock); TestFrontend.Memfd mem = TestFrontend.Memfd.create(1 << 20)) {
+            memUaddr = mem.uaddr();
+            MemorySegment s = mem.segment();
+            f.handshake();
+            assertEquals(0, f.ack(SET_BACKEND_REQ_FD, 0, m -> { }, pair[1]));
+            FileIo.close(pair[1]);
+            setUpIommu(f, mem, kick);
+            int[] misses = {0};
+            int want = addSplit(s, IOVA, 0);
+            EventFd.signal(kick);
+            awaitUsed(f, s, want, pair[0], misses);
+            checkOut(s, 0);
+            // rings (3 pages) and both buffers: each page missed once
+            assertEquals(5, misses[0], "misses");
+            want = addSplit(s, IOVA, 1);
+            EventFd.signal(kick);
+            awaitUsed(f, s, want, pair[0], misses);
+            checkOut(s, 1);
+            assertEquals(5, misses[0], "cached entries serve the second request");
+            // invalidation: acknowledged, then the buffers miss again
+            assertEquals(0, f.ack(IOTLB_MSG, IOTLB_SIZE, m -> VhostUserProtocolTest.iotlb(m, IOVA + IN, 0x2000, 0, 0,
+                    IOTLB_INVALIDATE)));
+            want = addSplit(s, IOVA, 2);
+            EventFd.signal(kick);
+            awaitUsed(f, s, want, pair[0], misses);
+            checkOut(s, 2);
+            assertEquals(7, misses[0], "the invalidated pages were missed again");
+            // a whole-space flush comes as iova 0, size 0 (QEMU: addr_mask + 1 overflows): everything misses again
+            assertEquals(0, f.ack(IOTLB_MSG, IOTLB_SIZE, m -> VhostUserProtocolTest.iotlb(m, 0, 0, 0, 0,
+                    IOTLB_INVALIDATE)));
+            want = addSplit(s, IOVA, 3);
+            EventFd.signal(kick);
+            awaitUsed(f, s, want, pair[0], misses);
+            checkOut(s, 3);
+            assertEquals(9, misses[0], "both buffers missed after the global flush (rings stay resolved)");
+        } finally {
+            FileIo.close(kick);
+            FileIo.close(pair[0]);
+        }
+    }
+
+    private void setUpIommu(TestFrontend f, TestFrontend.Memfd mem, int kick) {
+        long features = (1L << 32) | (1L << 33) | (1L << F_PROTOCOL_FEATURES);
+        assertEquals(0, f.ack(SET_FEATURES, 8, m -> m.putU64(0, features)));
+        assertEquals(0, f.ack(SET_MEM_TABLE, 40, m -> VhostUserProtocolTest.region(m.putU32(0, 1), 8, GPA, 1 << 20,
+                mem.uaddr(), 0), mem.fd()));
+        assertEquals(0, f.ack(SET_VRING_NUM, 8, m -> m.putU32(0, 0).putU32(4, NUM)));
+        assertEquals(0, f.ack(SET_VRING_BASE, 8, m -> m.putU32(0, 0).putU32(4, 0)));
+        // spec SET_VRING_ADDR: "a ring address is an IOVA if VIRTIO_F_IOMMU_PLATFORM has been negotiated"
+        assertEquals(0, f.ack(SET_VRING_ADDR, ADDR_SIZE, m -> m.putU32(ADDR_INDEX, 0).putU64(ADDR_DESC, IOVA + DESC)
+                .putU64(ADDR_AVAIL, IOVA + AVAIL).putU64(ADDR_USED, IOVA + USED)));
+        assertEquals(0, f.ack(SET_VRING_KICK, 8, m -> m.putU64(0, 0), kick));
+        assertEquals(0, f.ack(SET_VRING_CALL, 8, m -> m.putU64(0, VRING_NOFD_MASK)));
+        assertEquals(0, f.ack(SET_VRING_ENABLE, 8, m -> m.putU32(0, 0).putU32(4, 1)));
+    }
+
+    @Test
+    void aRestartedBackendResubmitsWhatTheInflightBufferHolds() {
+        Path sock = dir.resolve("r.sock");
+        int kick = EventFd.create(0, EventFd.EFD_CLOEXEC);
+        try (TestFrontend.Memfd mem = TestFrontend.Memfd.create(1 << 20)) {
+            MemorySegment s = mem.segment();
+            long size;
+            int inflightFd;
+            // The first back-end hands out the inflight buffer, pops three chains and dies before using them.
+            try (VhostUserServer first = VhostUserServer.start(sock, new EchoDevice(), true);
+                 TestFrontend f = new TestFrontend(sock)) {
+                f.handshake();
+                f.send(GET_INFLIGHT_FD, 0, INFLIGHT_SIZE, m -> m.putU16(16, (short) 1).putU16(18, (short) NUM));
+                VhostUserMessage r = f.reply(GET_INFLIGHT_FD);
+                size = r.u64(0);
+                inflightFd = r.takeFd(0);
+            }
+            MemorySegment inflight = io.github.vduse4j.bindings.MemoryMap.map(size,
+                    io.github.vduse4j.bindings.MemoryMap.PROT_READ | io.github.vduse4j.bindings.MemoryMap.PROT_WRITE,
+                    io.github.vduse4j.bindings.MemoryMap.MAP_SHARED, inflightFd, 0);
+            for (int n = 0; n < 3; n++) { // chains (0,1) (2,3) (4,5), each echoing its own 64 bytes
+                for (int i = 0; i < 64; i++) {
+                    s.set(ValueLayout.JAVA_BYTE, IN + 64L * n + i, (byte) (n * 7 + i));
+                }
+                writeDesc(s, DESC + 32L * n, GPA + IN + 64L * n, 64, (short) 1, (short) (2 * n + 1));
+                writeDesc(s, DESC + 32L * n + 16, GPA + OUT + 64L * n, 64, (short) 2, (short) 0);
+                s.set(U16, AVAIL + 4 + 2L * n, (short) (2 * n));
+                // spec "Inflight I/O tracking": desc[head].inflight = 1, counter in pop order
+                inflight.set(ValueLayout.JAVA_BYTE, InflightRegion.HEADER + 16L * 2 * n, (byte) 1);
+                inflight.set(U64, InflightRegion.HEADER + 16L * 2 * n + 8, n);
+            }
+            s.set(U16, AVAIL + 2, (short) 3);
+            // The restarted back-end gets the buffer back and the frontend's last known avail index (3).
+            try (VhostUserServer second = VhostUserServer.start(sock, new EchoDevice(), true);
+                 TestFrontend f = new TestFrontend(sock)) {
+                f.handshake();
+                assertEquals(0, f.ack(SET_INFLIGHT_FD, INFLIGHT_SIZE, m -> m.putU64(0, size).putU16(16, (short) 1)
+                        .putU16(18, (short) NUM), inflightFd));
+                assertEquals(0, f.ack(SET_FEATURES, 8, m -> m.putU64(0, (1L << 32) | (1L << F_PROTOCOL_FEATURES))));
+                assertEquals(0, f.ack(SET_MEM_TABLE, 40, m -> VhostUserProtocolTest.region(m.putU32(0, 1), 8, GPA,
+                        1 << 20, mem.uaddr(), 0), mem.fd()));
+                assertEquals(0, f.ack(SET_VRING_NUM, 8, m -> m.putU32(0, 0).putU32(4, NUM)));
+                assertEquals(0, f.ack(SET_VRING_BASE, 8, m -> m.putU32(0, 0).putU32(4, 3)));
+                assertEquals(0, f.ack(SET_VRING_ADDR, ADDR_SIZE, m -> m.putU32(ADDR_INDEX, 0)
+                        .putU64(ADDR_DESC, mem.uaddr() + DESC).putU64(ADDR_AVAIL, mem.uaddr() + AVAIL)
+                        .putU64(ADDR_USED, mem.uaddr() + USED)));
+                assertEquals(0, f.ack(SET_VRING_KICK, 8, m -> m.putU64(0, 0), kick));
+                assertEquals(0, f.ack(SET_VRING_ENABLE, 8, m -> m.putU32(0, 0).putU32(4, 1)));
+                EventFd.signal(kick);
+                awaitUsed(f, s, 3, -1, null);
+                for (int n = 0; n < 3; n++) {
+                    for (int i = 0; i < 64; i++) {
+                        assertEquals((byte) (n * 7 + i), s.get(ValueLayout.JAVA_BYTE, OUT + 64L * n + i));
+                    }
+                }
+                // the back-end tracked the completions: nothing is in flight any more
+                for (int n = 0; n < 3; n++) {
+                    assertEquals(0, inflight.get(ValueLayout.JAVA_BYTE, InflightRegion.HEADER + 16L * 2 * n));
+                }
+                assertEquals(3, inflight.get(U16, 14)); // used_idx
+            }
+            io.github.vduse4j.bindings.MemoryMap.unmap(inflight);
+            FileIo.close(inflightFd);
+        } finally {
+            FileIo.close(kick);
+        }
+    }
+}
