@@ -3,6 +3,7 @@ package io.github.vduse4j.blockdev;
 import io.github.vduse4j.blockdev.backend.BlockBackend;
 import io.github.vduse4j.blockdev.virtio.VirtioBlkDevice;
 import io.github.vduse4j.blockdev.virtio.VirtioBlkSettings;
+import io.github.vduse4j.engine.PollerSettings;
 import io.github.vduse4j.engine.QueueStats;
 import io.github.vduse4j.engine.TransportException;
 import io.github.vduse4j.engine.vduse.VdpaBus;
@@ -164,6 +165,7 @@ public final class BlockExport implements AutoCloseable {
         private String serial = "vduse4j";
         private boolean packed;
         private boolean attach = true;
+        private PollerSettings pollerSettings = PollerSettings.DEFAULT;
         private Transport transport = Transport.VDUSE;
         private Path socket;
 
@@ -221,6 +223,12 @@ public final class BlockExport implements AutoCloseable {
             return this;
         }
 
+        /** How queue pollers wait and which CPUs they run on (default: adaptive polling, not pinned). */
+        public Builder pollers(PollerSettings settings) {
+            this.pollerSettings = settings;
+            return this;
+        }
+
         /** Attach to the vdpa bus (default); false leaves that to the caller ({@code vdpa dev add}). */
         public Builder attach(boolean attach) {
             this.attach = attach;
@@ -252,7 +260,7 @@ public final class BlockExport implements AutoCloseable {
                 VduseControl control = VduseControl.open();
                 VduseDevice vduse;
                 try {
-                    vduse = VduseDevice.create(control, name, blk); // owns control from here on
+                    vduse = VduseDevice.create(control, name, blk, pollerSettings); // owns control from here on
                 } catch (RuntimeException e) {
                     control.close();
                     throw e;

@@ -1,5 +1,6 @@
 package io.github.vduse4j.engine;
 
+import io.github.vduse4j.bindings.Affinity;
 import io.github.vduse4j.ring.Virtqueue;
 import java.time.Duration;
 import java.util.function.BooleanSupplier;
@@ -9,11 +10,13 @@ import java.util.function.BooleanSupplier;
  * used entries once per batch, notifies the driver only when event suppression asks for it, and sleeps on
  * the kick source when the ring is empty.
  *
- * <p>Idle strategy spin -> park: notifications stay disabled while there is work and for {@link #SPIN_NANOS}
- * after the ring went empty (the ring is polled, as QEMU's adaptive AioContext polling does, so a driver that
- * submits again within that window needs neither a kick nor a thread wake-up); then the poller re-enables
- * notifications and re-checks the ring, so a buffer added in between is never missed (virtio 1.2 §2.7.10: the
- * driver reads the flag / avail_event only after publishing its index), and sleeps on the kick source.
+ * <p>Idle strategy ({@link PollMode}): notifications stay disabled while there is work and, with ADAPTIVE, for a
+ * spin window after the ring went empty (the ring is polled, as QEMU's adaptive AioContext polling does, so a
+ * driver that submits again within that window needs neither a kick nor a thread wake-up; the window doubles
+ * when work came soon after the poller had to sleep and halves when the device was idle longer than the
+ * maximum); BUSY never sleeps. Before sleeping the poller re-enables notifications and re-checks the ring, so a
+ * buffer added in between is never missed (virtio 1.2 §2.7.10: the driver reads the flag / avail_event only
+ * after publishing its index), then sleeps on the kick source.
  *
  * <p>The control thread pauses the poller (for IOTLB invalidation or state queries), resumes or stops it.
  * A paused poller has drained its in-flight requests. Nothing thrown on the datapath escapes: a failure
@@ -22,11 +25,8 @@ import java.util.function.BooleanSupplier;
 public final class QueuePoller implements Runnable {
     /** Chains popped per batch before the used index is published. */
     public static final int BATCH = 64;
-    /**
-     * How long an empty ring is still polled before the poller sleeps: system property
-     * {@code vduse4j.poller.spin.us} (microseconds, default 50; 0 sleeps at once).
-     */
-    public static final long SPIN_NANOS = Math.max(0, Long.getLong("vduse4j.poller.spin.us", 50)) * 1000L;
+    /** Smallest adaptive spin window once it grows (QEMU's poll-grow starts at 4 µs too). */
+    static final long MIN_SPIN_NANOS = 4_000;
 
     private static final int RUN = 0;
     private static final int PAUSE = 1;
@@ -37,19 +37,30 @@ public final class QueuePoller implements Runnable {
     private final QueueHandler handler;
     private final KickSource kick;
     private final DriverNotifier notifier;
+    private final PollerSettings settings;
     private final Thread thread;
+    /** Current adaptive spin window (poller thread only). */
+    private long spinNanos;
 
     private volatile int command = RUN;
     private volatile boolean paused;
     private volatile boolean exited;
     private volatile Throwable failure;
 
+    /** A poller with {@link PollerSettings#DEFAULT}. */
     public QueuePoller(int index, Virtqueue queue, QueueHandler handler, KickSource kick, DriverNotifier notifier) {
+        this(index, queue, handler, kick, notifier, PollerSettings.DEFAULT);
+    }
+
+    public QueuePoller(int index, Virtqueue queue, QueueHandler handler, KickSource kick, DriverNotifier notifier,
+            PollerSettings settings) {
         this.index = index;
         this.queue = queue;
         this.handler = handler;
         this.kick = kick;
         this.notifier = notifier;
+        this.settings = settings;
+        this.spinNanos = settings.mode() == PollMode.ADAPTIVE ? Math.min(MIN_SPIN_NANOS * 8, settings.maxSpinNanos()) : 0;
         this.thread = Thread.ofPlatform().name("vduse4j-queue-" + index).daemon(true).unstarted(this);
     }
 
@@ -72,6 +83,10 @@ public final class QueuePoller implements Runnable {
     @Override
     public void run() {
         try {
+            int cpu = settings.cpuFor(index);
+            if (cpu >= 0) {
+                Affinity.setCurrentThread(cpu); // from the thread itself: platform threads only (FFM-RULES 13)
+            }
             serve();
         } catch (Throwable t) {
             failure = t;
@@ -87,8 +102,10 @@ public final class QueuePoller implements Runnable {
     private void serve() throws InterruptedException {
         Virtqueue q = queue;
         QueueHandler h = handler;
+        boolean busy = settings.mode() == PollMode.BUSY;
         q.disableNotifications();
-        long idleSince = 0;
+        long idleSince = 0;   // when the ring went empty (0: not idle)
+        boolean slept = false; // whether this idle period ended in a sleep
         while (true) {
             int cmd = command;
             if (cmd != RUN) {
@@ -101,33 +118,54 @@ public final class QueuePoller implements Runnable {
             }
             if (h.process(q, BATCH) > 0) {
                 publish();
-                idleSince = 0;
+                if (idleSince != 0) {
+                    adapt(System.nanoTime() - idleSince, slept);
+                    idleSince = 0;
+                    slept = false;
+                }
                 continue;
             }
             if (q.isBroken()) {
                 parkUntilCommand(); // NEEDS_RESET: wait for the transport to reset or stop this queue
                 continue;
             }
-            if (h.inflight() > 0) {
-                Thread.onSpinWait(); // asynchronous backend work outstanding: keep reaping
+            if (h.inflight() > 0 || busy) {
+                Thread.onSpinWait(); // backend work outstanding, or busy polling: keep reaping
                 continue;
             }
             long now = System.nanoTime();
             if (idleSince == 0) {
                 idleSince = now;
             }
-            if (now - idleSince < SPIN_NANOS) {
+            if (!slept && now - idleSince < spinNanos) {
                 Thread.onSpinWait(); // poll the empty ring a little longer before sleeping
                 continue;
             }
-            idleSince = 0;
             // §2.7.10 / §2.8.21: enable notifications, then re-check for buffers added meanwhile.
             if (q.enableNotifications()) {
                 q.disableNotifications();
                 continue;
             }
+            slept = true;
             kick.await();
             q.disableNotifications();
+        }
+    }
+
+    /**
+     * Adaptive window after an idle period of {@code waitedNanos} (QEMU aio-posix poll_ns logic): work found while
+     * spinning is the sweet spot; work that came after a sleep but within the maximum means a longer window would
+     * have caught it (grow); a longer idle period means spinning is wasted (shrink).
+     */
+    private void adapt(long waitedNanos, boolean slept) {
+        if (settings.mode() != PollMode.ADAPTIVE || !slept) {
+            return;
+        }
+        long max = settings.maxSpinNanos();
+        if (waitedNanos > max) {
+            spinNanos = spinNanos / 2 < MIN_SPIN_NANOS ? 0 : spinNanos / 2;
+        } else if (spinNanos < max) {
+            spinNanos = Math.min(max, Math.max(MIN_SPIN_NANOS, spinNanos * 2));
         }
     }
 

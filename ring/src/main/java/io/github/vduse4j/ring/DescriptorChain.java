@@ -41,7 +41,12 @@ public final class DescriptorChain {
      * (e.g. small IOTLB mappings). A chain that needs more is rejected with {@link ChainError#TOO_LONG}.
      */
     public static DescriptorChain forQueue(Virtqueue queue) {
-        return new DescriptorChain(2 * queue.size() + 256);
+        return new DescriptorChain(capacityFor(queue.size()));
+    }
+
+    /** Buffers a chain on a queue of {@code queueSize} entries can need (see {@link #forQueue}). */
+    public static int capacityFor(int queueSize) {
+        return 2 * queueSize + 256;
     }
 
     /** Split: head descriptor index; packed: buffer id. The value to pass to {@link Virtqueue#complete}; -1 if unknown. */

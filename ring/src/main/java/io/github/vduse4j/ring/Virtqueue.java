@@ -40,7 +40,8 @@ public interface Virtqueue {
 
     /** Stages a used element for chain {@code id} with {@code writtenLength} bytes written (an unsigned 32-bit value).
      *  Invisible to the driver until {@link #publish()}. Throws IllegalArgumentException only for an id that this
-     *  queue did not hand out (a device bug, never a driver's doing). */
+     *  queue did not hand out (a device bug, never a driver's doing; split checks the range, packed the in-flight
+     *  table). */
     void complete(int id, int writtenLength);
 
     /** Makes every staged used element visible to the driver (one release store per batch). */

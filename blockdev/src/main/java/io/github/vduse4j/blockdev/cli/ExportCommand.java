@@ -5,9 +5,12 @@ import io.github.vduse4j.blockdev.backend.BlockBackend;
 import io.github.vduse4j.blockdev.backend.FileBackend;
 import io.github.vduse4j.blockdev.backend.MemoryBackend;
 import io.github.vduse4j.blockdev.backend.NullBackend;
+import io.github.vduse4j.engine.PollMode;
+import io.github.vduse4j.engine.PollerSettings;
 import io.github.vduse4j.engine.QueueStats;
 import java.nio.file.Path;
 import java.util.List;
+import java.util.Locale;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
 import picocli.CommandLine;
@@ -65,6 +68,19 @@ final class ExportCommand implements Callable<Integer> {
     @Option(names = "--no-attach", description = "create the VDUSE device but do not add it to the vdpa bus")
     boolean noAttach;
 
+    @Option(names = "--poll", defaultValue = "adaptive", paramLabel = "busy|adaptive|event",
+            description = "how queue threads wait for requests: busy (spin, one CPU each), adaptive (spin a"
+                    + " self-tuning while, then sleep; default) or event (sleep on the kick at once)")
+    String poll;
+
+    @Option(names = "--max-spin-us", defaultValue = "512", paramLabel = "US",
+            description = "adaptive polling: longest spin before sleeping, in microseconds (default: ${DEFAULT-VALUE})")
+    long maxSpinMicros;
+
+    @Option(names = "--cpus", paramLabel = "LIST", converter = CpuListParser.class,
+            description = "pin queue threads to these CPUs, e.g. 2,3 or 0-3 (queue i -> i-th CPU, round robin)")
+    int[] cpus;
+
     @Option(names = "--transport", defaultValue = "vduse", paramLabel = "vduse|vhost-user",
             description = "vduse (a local /dev/vdX, default) or vhost-user (a back-end on --socket)")
     String transport;
@@ -84,6 +100,7 @@ final class ExportCommand implements Callable<Integer> {
                 .backend(backend).name(name).queues(queues).queueSize(queueSize).blockSize(blockSize)
                 .serial(serial).packed(packed).attach(!noAttach)
                 .transport(vhostUser ? BlockExport.Transport.VHOST_USER : BlockExport.Transport.VDUSE).socket(socket)
+                .pollers(pollerSettings())
                 .start();
         CountDownLatch stop = new CountDownLatch(1);
         ProcessSignals.install(stop::countDown, () -> resize(export));
@@ -93,9 +110,9 @@ final class ExportCommand implements Callable<Integer> {
                 : export.blockDevice().map(Path::toString).orElse("/dev/vduse/" + name);
         System.out.println(where);
         System.out.flush();
-        System.err.printf("vduse4j: exporting %s as %s (%d queue%s x %d, %s ring, %d-byte blocks); stop with Ctrl-C%n",
-                backend.describe(), where, queues, queues == 1 ? "" : "s", queueSize, packed ? "packed" : "split",
-                blockSize);
+        System.err.printf("vduse4j: exporting %s as %s (%d queue%s x %d, %s ring, %d-byte blocks, %s polling);"
+                + " stop with Ctrl-C%n", backend.describe(), where, queues, queues == 1 ? "" : "s", queueSize,
+                packed ? "packed" : "split", blockSize, pollerSettings());
         stop.await();
         String label = vhostUser ? socket.toString() : name;
         System.err.println("vduse4j: stopping " + label);
@@ -118,9 +135,19 @@ final class ExportCommand implements Callable<Integer> {
         }
     }
 
+    private PollerSettings pollerSettings() {
+        return new PollerSettings(PollMode.valueOf(poll.toUpperCase(Locale.ROOT)), maxSpinMicros * 1000, cpus);
+    }
+
     /** Checks every number before anything is created. */
     private void validate() {
         CommandLine cl = spec.commandLine();
+        if (!List.of("busy", "adaptive", "event").contains(poll)) {
+            throw new CommandLine.ParameterException(cl, "--poll must be busy, adaptive or event, got " + poll);
+        }
+        if (maxSpinMicros < 0 || maxSpinMicros > 1_000_000) {
+            throw new CommandLine.ParameterException(cl, "--max-spin-us must be 0..1000000, got " + maxSpinMicros);
+        }
         if (!"vduse".equals(transport) && !"vhost-user".equals(transport)) {
             throw new CommandLine.ParameterException(cl, "--transport must be vduse or vhost-user, got " + transport);
         }

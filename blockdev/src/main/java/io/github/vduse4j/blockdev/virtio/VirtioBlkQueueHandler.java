@@ -49,7 +49,7 @@ final class VirtioBlkQueueHandler implements QueueHandler, BlockRequest.Completi
     VirtioBlkQueueHandler(VirtioBlkDevice device, BackendQueue backend, long features, int queueSize) {
         this.device = device;
         this.backend = backend;
-        this.chain = new DescriptorChain(2 * queueSize);
+        this.chain = new DescriptorChain(DescriptorChain.capacityFor(queueSize));
         this.readOnly = device.backend().isReadOnly();
         this.discard = (features & VirtioBlk.bit(VirtioBlk.F_DISCARD)) != 0;
         this.writeZeroes = (features & VirtioBlk.bit(VirtioBlk.F_WRITE_ZEROES)) != 0;
@@ -58,7 +58,7 @@ final class VirtioBlkQueueHandler implements QueueHandler, BlockRequest.Completi
         System.arraycopy(s, 0, id, 0, s.length);
         this.serial = MemorySegment.ofArray(id);
 
-        BlockRequest.Scratch scratch = new BlockRequest.Scratch(2 * queueSize, VirtioBlkSettings.MAX_RANGES);
+        BlockRequest.Scratch scratch = new BlockRequest.Scratch(chain.capacity(), VirtioBlkSettings.MAX_RANGES);
         this.requests = new BlockRequest[queueSize];
         this.chainIds = new int[queueSize];
         this.usedLengths = new int[queueSize];

@@ -13,6 +13,7 @@ import io.github.vduse4j.bindings.uapi.vduse_vq_state_packed;
 import io.github.vduse4j.bindings.uapi.vduse_vq_state_split;
 import io.github.vduse4j.engine.EventFdKick;
 import io.github.vduse4j.engine.IotlbMapCache;
+import io.github.vduse4j.engine.PollerSettings;
 import io.github.vduse4j.engine.QueueHandler;
 import io.github.vduse4j.engine.QueuePoller;
 import io.github.vduse4j.engine.QueueStats;
@@ -71,6 +72,7 @@ public final class VduseDevice implements AutoCloseable {
     private final QueuePoller[] pollers;
     private final QueueState[] saved;
     private final VduseRequestLoop loop;
+    private final PollerSettings pollerSettings;
     private long negotiatedFeatures;
     private boolean started;
     private boolean closed;
@@ -80,8 +82,10 @@ public final class VduseDevice implements AutoCloseable {
         static final QueueState ZERO = new QueueState(0, true, 0, true);
     }
 
-    private VduseDevice(VduseControl control, String name, VirtioDevice device, int fd, EventFdKick[] kicks) {
+    private VduseDevice(VduseControl control, String name, VirtioDevice device, int fd, EventFdKick[] kicks,
+            PollerSettings pollerSettings) {
         this.control = control;
+        this.pollerSettings = pollerSettings;
         this.name = name;
         this.device = device;
         this.fd = fd;
@@ -97,7 +101,8 @@ public final class VduseDevice implements AutoCloseable {
      * The device is not yet on the vdpa bus: attach it with {@link VdpaBus#attach}. On success the device
      * owns {@code control} (it destroys the device through it and closes it); on failure the caller keeps it.
      */
-    public static VduseDevice create(VduseControl control, String name, VirtioDevice device) {
+    public static VduseDevice create(VduseControl control, String name, VirtioDevice device,
+            PollerSettings pollerSettings) {
         control.createDevice(name, device.deviceId(), device.deviceFeatures(), device.queueCount(), VQ_ALIGN,
                 device.configSpace());
         int fd = -1;
@@ -114,7 +119,8 @@ public final class VduseDevice implements AutoCloseable {
                     kicks.add(new EventFdKick());
                 }
             }
-            VduseDevice dev = new VduseDevice(control, name, device, fd, kicks.toArray(new EventFdKick[0]));
+            VduseDevice dev = new VduseDevice(control, name, device, fd, kicks.toArray(new EventFdKick[0]),
+                    pollerSettings);
             dev.loop.start();
             return dev;
         } catch (RuntimeException e) {
@@ -301,7 +307,7 @@ public final class VduseDevice implements AutoCloseable {
                 vduse_vq_eventfd.fd(efd, kicks[i].fd());
                 Ioctl.ioctl(fd, VQ_SETUP_KICKFD, efd);
                 QueueHandler handler = device.openQueue(i, features, num);
-                pollers[i] = new QueuePoller(i, vq, handler, kicks[i], new VduseIrq(fd, i));
+                pollers[i] = new QueuePoller(i, vq, handler, kicks[i], new VduseIrq(fd, i), pollerSettings);
             }
         }
         for (QueuePoller p : pollers) {

@@ -109,6 +109,11 @@ final class VringQueue implements Virtqueue {
     }
 
     @Override
+    public int brokenReason() {
+        return ready() ? q.brokenReason() : io.github.vduse4j.ring.ChainError.QUEUE_BROKEN;
+    }
+
+    @Override
     public int size() {
         return size;
     }
