@@ -6,11 +6,13 @@ import io.github.vduse4j.blockdev.virtio.VirtioBlkSettings;
 import io.github.vduse4j.engine.PollerSettings;
 import io.github.vduse4j.engine.QueueStats;
 import io.github.vduse4j.engine.TransportException;
+import io.github.vduse4j.engine.vduse.HugepageBounceBuffer;
 import io.github.vduse4j.engine.vduse.VdpaBus;
 import io.github.vduse4j.engine.vduse.VduseControl;
 import io.github.vduse4j.engine.vduse.VduseDevice;
 import io.github.vduse4j.engine.vhostuser.VhostUserServer;
 import java.io.IOException;
+import java.lang.foreign.MemorySegment;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
@@ -86,6 +88,14 @@ public final class BlockExport implements AutoCloseable {
     /** Size in bytes as the driver sees it. */
     public long capacity() {
         return blk.capacityBytes();
+    }
+
+    /**
+     * VDUSE with {@link Builder#hugepageBounce}: the hugepage bounce buffer, once the kernel uses it. Every data
+     * buffer of every request lies in it, so a backend can register it once for zero-copy I/O.
+     */
+    public Optional<MemorySegment> bounceBuffer() {
+        return vduse == null ? Optional.empty() : vduse.bounceBuffer();
     }
 
     /** Per-queue counters. */
@@ -166,6 +176,7 @@ public final class BlockExport implements AutoCloseable {
         private boolean packed;
         private boolean attach = true;
         private PollerSettings pollerSettings = PollerSettings.DEFAULT;
+        private long bounceSize;
         private Transport transport = Transport.VDUSE;
         private Path socket;
 
@@ -229,6 +240,15 @@ public final class BlockExport implements AutoCloseable {
             return this;
         }
 
+        /**
+         * VDUSE: put the bounce buffer in {@code size} bytes of 2 MiB hugepages registered with
+         * VDUSE_IOTLB_REG_UMEM (0: the kernel's own pages, the default). Linux 6.1 fixes the size at 64 MiB.
+         */
+        public Builder hugepageBounce(long size) {
+            this.bounceSize = size;
+            return this;
+        }
+
         /** Attach to the vdpa bus (default); false leaves that to the caller ({@code vdpa dev add}). */
         public Builder attach(boolean attach) {
             this.attach = attach;
@@ -258,10 +278,15 @@ public final class BlockExport implements AutoCloseable {
                 VduseControl.checkedName(name);
                 requireRoot();
                 VduseControl control = VduseControl.open();
+                HugepageBounceBuffer bounce = null;
                 VduseDevice vduse;
                 try {
-                    vduse = VduseDevice.create(control, name, blk, pollerSettings); // owns control from here on
+                    bounce = bounceSize > 0 ? HugepageBounceBuffer.allocate(bounceSize) : null;
+                    vduse = VduseDevice.create(control, name, blk, pollerSettings, bounce); // owns both from here on
                 } catch (RuntimeException e) {
+                    if (bounce != null) {
+                        bounce.close();
+                    }
                     control.close();
                     throw e;
                 }

@@ -28,7 +28,10 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
+import java.io.IOException;
 import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Optional;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -73,6 +76,8 @@ public final class VduseDevice implements AutoCloseable {
     private final QueueState[] saved;
     private final VduseRequestLoop loop;
     private final PollerSettings pollerSettings;
+    private final HugepageBounceBuffer bounce;
+    private final VduseIotlbSource iotlbSource;
     private long negotiatedFeatures;
     private boolean started;
     private boolean closed;
@@ -83,14 +88,16 @@ public final class VduseDevice implements AutoCloseable {
     }
 
     private VduseDevice(VduseControl control, String name, VirtioDevice device, int fd, EventFdKick[] kicks,
-            PollerSettings pollerSettings) {
+            PollerSettings pollerSettings, HugepageBounceBuffer bounce) {
         this.control = control;
         this.pollerSettings = pollerSettings;
+        this.bounce = bounce;
         this.name = name;
         this.device = device;
         this.fd = fd;
         this.kicks = kicks;
-        this.iotlb = new IotlbMapCache(new VduseIotlbSource(fd), MAX_IOTLB_ENTRIES);
+        this.iotlbSource = new VduseIotlbSource(fd, bounce);
+        this.iotlb = new IotlbMapCache(iotlbSource, MAX_IOTLB_ENTRIES);
         this.pollers = new QueuePoller[device.queueCount()];
         this.saved = new QueueState[device.queueCount()];
         this.loop = new VduseRequestLoop(this, fd);
@@ -99,15 +106,21 @@ public final class VduseDevice implements AutoCloseable {
     /**
      * Creates {@code /dev/vduse/NAME} for {@code device}, sets up its queues and starts answering the kernel.
      * The device is not yet on the vdpa bus: attach it with {@link VdpaBus#attach}. On success the device
-     * owns {@code control} (it destroys the device through it and closes it); on failure the caller keeps it.
+     * owns {@code control} (it destroys the device through it and closes it) and {@code bounce}; on failure the
+     * caller keeps them.
+     *
+     * @param bounce a hugepage bounce buffer to register with VDUSE_IOTLB_REG_UMEM, or null for the kernel's own
      */
     public static VduseDevice create(VduseControl control, String name, VirtioDevice device,
-            PollerSettings pollerSettings) {
+            PollerSettings pollerSettings, HugepageBounceBuffer bounce) {
         control.createDevice(name, device.deviceId(), device.deviceFeatures(), device.queueCount(), VQ_ALIGN,
                 device.configSpace());
         int fd = -1;
         List<EventFdKick> kicks = new ArrayList<>();
         try {
+            if (bounce != null) {
+                setBounceSize(name, bounce.size());
+            }
             fd = openDeviceFile(name);
             try (Arena arena = Arena.ofConfined()) {
                 MemorySegment cfg = arena.allocate(vduse_vq_config.layout());
@@ -120,7 +133,7 @@ public final class VduseDevice implements AutoCloseable {
                 }
             }
             VduseDevice dev = new VduseDevice(control, name, device, fd, kicks.toArray(new EventFdKick[0]),
-                    pollerSettings);
+                    pollerSettings, bounce);
             dev.loop.start();
             return dev;
         } catch (RuntimeException e) {
@@ -135,6 +148,24 @@ public final class VduseDevice implements AutoCloseable {
             }
             throw e instanceof TransportException ? e
                     : new TransportException("cannot set up VDUSE device '" + name + "': " + e.getMessage(), e);
+        }
+    }
+
+    /**
+     * Linux 6.4+ lets the bounce size be set in sysfs before the device is attached; 6.1 fixes it at 64 MiB, and
+     * VDUSE_IOTLB_REG_UMEM must cover exactly the bounce region.
+     */
+    private static void setBounceSize(String name, long size) {
+        Path attr = Path.of("/sys/class/vduse", name, "bounce_size");
+        if (Files.exists(attr)) {
+            try {
+                Files.writeString(attr, Long.toString(size));
+            } catch (IOException e) {
+                throw new TransportException("cannot set the bounce size of '" + name + "' to " + size + ": " + e.getMessage(), e);
+            }
+        } else if (size != HugepageBounceBuffer.DEFAULT_SIZE) {
+            throw new TransportException("this kernel's VDUSE bounce buffer is fixed at 64 MiB (bounce_size is settable"
+                    + " from Linux 6.4): use --bounce hugepages:64M");
         }
     }
 
@@ -173,6 +204,20 @@ public final class VduseDevice implements AutoCloseable {
             out.add(p == null ? new QueueStats() : p.handler().stats());
         }
         return out;
+    }
+
+    /**
+     * The hugepage bounce buffer once the kernel uses it (after the driver's first data transfer): every data
+     * buffer the driver sends lies in it, so a storage stack can register it once (NVMe, RDMA, io_uring fixed
+     * buffers) and do I/O without copies.
+     */
+    public Optional<MemorySegment> bounceBuffer() {
+        return bounce != null && iotlbSource.bounceRegistered() ? Optional.of(bounce.segment()) : Optional.empty();
+    }
+
+    /** Why a requested hugepage bounce buffer is not in use, if it is not. */
+    public Optional<String> bounceFailure() {
+        return Optional.ofNullable(iotlbSource.bounceFailure());
     }
 
     /** True while the driver has the device running (after DRIVER_OK, before reset). */
@@ -389,7 +434,10 @@ public final class VduseDevice implements AutoCloseable {
         for (EventFdKick k : kicks) {
             k.close();
         }
-        FileIo.close(fd);
+        FileIo.close(fd); // the kernel unpins a registered bounce buffer here (vduse_dev_release)
+        if (bounce != null) {
+            bounce.close();
+        }
         try {
             control.destroyDevice(name);
         } finally {

@@ -1,12 +1,15 @@
 package io.github.vduse4j.engine.vduse;
 
 import io.github.vduse4j.bindings.CallState;
+import io.github.vduse4j.bindings.Errno;
 import io.github.vduse4j.bindings.ErrnoException;
 import io.github.vduse4j.bindings.FileIo;
 import io.github.vduse4j.bindings.Ioctl;
 import io.github.vduse4j.bindings.MemoryMap;
 import io.github.vduse4j.bindings.uapi.Uapi;
 import io.github.vduse4j.bindings.uapi.vduse_iotlb_entry;
+import io.github.vduse4j.bindings.uapi.vduse_iova_info;
+import io.github.vduse4j.bindings.uapi.vduse_iova_umem;
 import io.github.vduse4j.engine.IotlbMapCache;
 import io.github.vduse4j.ring.GuestMemory;
 import java.lang.foreign.Arena;
@@ -15,14 +18,34 @@ import java.lang.foreign.MemorySegment;
 /**
  * Maps VDUSE IOTLB entries on a miss: {@code VDUSE_IOTLB_GET_FD} returns an fd, file offset, IOVA range and
  * permission for the entry covering an IOVA; the range is {@code mmap}ed shared (as QEMU's libvduse does).
+ *
+ * <p>With a {@link HugepageBounceBuffer}, the first miss on the bounce region (IOVA 0 .. bounce size - 1, which
+ * the kernel creates lazily on the driver's first streaming DMA mapping) registers the buffer with
+ * {@code VDUSE_IOTLB_REG_UMEM} instead: from then on the region is that memory, not a mapping of the fd.
  */
 final class VduseIotlbSource implements IotlbMapCache.Source {
     static final Ioctl.Request IOTLB_GET_FD = Ioctl.request("VDUSE_IOTLB_GET_FD", Uapi.VDUSE_IOTLB_GET_FD());
+    static final Ioctl.Request IOTLB_GET_INFO = Ioctl.request("VDUSE_IOTLB_GET_INFO", Uapi.VDUSE_IOTLB_GET_INFO());
+    static final Ioctl.Request IOTLB_REG_UMEM = Ioctl.request("VDUSE_IOTLB_REG_UMEM", Uapi.VDUSE_IOTLB_REG_UMEM());
 
     private final int deviceFd;
+    private final HugepageBounceBuffer bounce;
+    private volatile boolean bounceRegistered;
+    private volatile String bounceFailure;
 
-    VduseIotlbSource(int deviceFd) {
+    VduseIotlbSource(int deviceFd, HugepageBounceBuffer bounce) {
         this.deviceFd = deviceFd;
+        this.bounce = bounce;
+    }
+
+    /** True once the hugepage bounce buffer replaced the kernel's bounce pages. */
+    boolean bounceRegistered() {
+        return bounceRegistered;
+    }
+
+    /** Why the hugepage bounce buffer could not be registered, or null. */
+    String bounceFailure() {
+        return bounceFailure;
     }
 
     @Override
@@ -39,6 +62,9 @@ final class VduseIotlbSource implements IotlbMapCache.Source {
                 long start = vduse_iotlb_entry.start(e);
                 long last = vduse_iotlb_entry.last(e);
                 long size = last - start + 1;
+                if (bounce != null && start == 0 && size == bounce.size() && useBounceBuffer(arena, last)) {
+                    return new IotlbMapCache.Mapping(start, last, GuestMemory.READ | GuestMemory.WRITE, bounce.segment());
+                }
                 int perm = vduse_iotlb_entry.perm(e);
                 if (size <= 0 || (perm & Uapi.VDUSE_ACCESS_RW()) == 0) {
                     return null;
@@ -65,8 +91,46 @@ final class VduseIotlbSource implements IotlbMapCache.Source {
         }
     }
 
+    /**
+     * Registers the hugepage buffer for the bounce region once (it stays registered across device resets until
+     * the device fd closes); false if the kernel does not offer it for this region or refuses it.
+     */
+    private synchronized boolean useBounceBuffer(Arena arena, long last) {
+        if (bounceRegistered) {
+            return true;
+        }
+        if (bounceFailure != null) {
+            return false;
+        }
+        MemorySegment info = arena.allocate(vduse_iova_info.layout());
+        vduse_iova_info.start(info, 0);
+        vduse_iova_info.last(info, last);
+        int r = Ioctl.ioctlRaw(CallState.current(), deviceFd, IOTLB_GET_INFO.code(), info);
+        if (r < 0 || (vduse_iova_info.capability(info) & Uapi.VDUSE_IOVA_CAP_UMEM()) == 0) {
+            bounceFailure = r < 0 ? "VDUSE_IOTLB_GET_INFO failed: " + Errno.name(-r) : "the kernel does not offer"
+                    + " VDUSE_IOVA_CAP_UMEM for the bounce region";
+        } else {
+            MemorySegment umem = arena.allocate(vduse_iova_umem.layout());
+            vduse_iova_umem.uaddr(umem, bounce.segment().address());
+            vduse_iova_umem.iova(umem, 0);
+            vduse_iova_umem.size(umem, bounce.size());
+            r = Ioctl.ioctlRaw(CallState.current(), deviceFd, IOTLB_REG_UMEM.code(), umem);
+            if (r == 0) {
+                bounceRegistered = true;
+                System.err.println("vduse4j: bounce buffer: " + (bounce.size() >> 20) + " MiB of hugepages registered"
+                        + " (VDUSE_IOTLB_REG_UMEM)");
+                return true;
+            }
+            bounceFailure = "VDUSE_IOTLB_REG_UMEM failed: " + Errno.name(-r) + " (" + Errno.description(-r) + ")";
+        }
+        System.err.println("vduse4j: hugepage bounce buffer not used: " + bounceFailure);
+        return false;
+    }
+
     @Override
     public void unmap(IotlbMapCache.Mapping mapping) {
-        MemoryMap.unmap(mapping.segment());
+        if (bounce == null || mapping.segment() != bounce.segment()) {
+            MemoryMap.unmap(mapping.segment()); // the registered hugepage buffer is ours, not a mapping of the fd
+        }
     }
 }
