@@ -2,14 +2,9 @@ package io.github.vduse4j.blockdev.backend;
 
 import io.github.vduse4j.bindings.CallState;
 import io.github.vduse4j.bindings.Errno;
-import io.github.vduse4j.bindings.ErrnoException;
 import io.github.vduse4j.bindings.FileIo;
-import io.github.vduse4j.bindings.Ioctl;
-import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
-import java.nio.file.Files;
 import java.nio.file.Path;
 
 /**
@@ -19,14 +14,10 @@ import java.nio.file.Path;
  * falling back to writing zeros where the file system supports neither.
  */
 public final class FileBackend implements BlockBackend {
-    /** {@code BLKGETSIZE64 = _IOR(0x12, 114, size_t)}: size of a block device in bytes. */
-    private static final Ioctl.Request BLKGETSIZE64 = Ioctl.request("BLKGETSIZE64", Ioctl.ior(0x12, 114, 8));
     private static final int ZERO_CHUNK = 1 << 20;
 
-    private final Path path;
+    private final BackingFile file;
     private final int fd;
-    private final boolean readOnly;
-    private final boolean blockDevice;
     private volatile long capacity;
     /** Zeros for WRITE_ZEROES where fallocate cannot do it; shared read-only by all queues. */
     private final MemorySegment zeros = Arena.ofAuto().allocate(ZERO_CHUNK, 4096);
@@ -37,62 +28,13 @@ public final class FileBackend implements BlockBackend {
      * @throws IllegalArgumentException with a one-line reason a user can act on
      */
     public FileBackend(Path path, boolean readOnly) {
-        this.path = path;
-        this.readOnly = readOnly;
-        if (!Files.exists(path)) {
-            throw new IllegalArgumentException("file " + path + " does not exist: create it first (e.g. truncate -s 1G "
-                    + path + ")");
-        }
-        if (Files.isDirectory(path)) {
-            throw new IllegalArgumentException(path + " is a directory: give a regular file or a block device");
-        }
-        try {
-            this.fd = FileIo.open(path.toString(), (readOnly ? FileIo.O_RDONLY : FileIo.O_RDWR) | FileIo.O_CLOEXEC);
-        } catch (ErrnoException e) {
-            if (e.errno() == Errno.EACCES || e.errno() == Errno.EPERM || e.errno() == Errno.EROFS) {
-                throw new IllegalArgumentException("cannot open " + path + (readOnly ? " for reading" : " for writing")
-                        + ": " + e.errnoName() + (readOnly ? "" : "; fix its permissions or export it with --readonly"));
-            }
-            throw new IllegalArgumentException("cannot open " + path + ": " + e.getMessage());
-        }
-        try {
-            this.blockDevice = !Files.isRegularFile(path) && isBlockDevice(path);
-            if (!blockDevice && !Files.isRegularFile(path)) {
-                throw new IllegalArgumentException(path + " is neither a regular file nor a block device");
-            }
-            this.capacity = readSize();
-        } catch (RuntimeException e) {
-            FileIo.close(fd);
-            throw e;
-        }
-    }
-
-    private static boolean isBlockDevice(Path p) {
-        try {
-            int mode = (Integer) Files.getAttribute(p, "unix:mode");
-            return (mode & 0170000) == 0060000; // S_IFBLK
-        } catch (IOException | UnsupportedOperationException e) {
-            return false;
-        }
-    }
-
-    private long readSize() {
-        if (!blockDevice) {
-            try {
-                return Files.size(path);
-            } catch (IOException e) {
-                throw new IllegalArgumentException("cannot read the size of " + path + ": " + e.getMessage());
-            }
-        }
-        try (Arena arena = Arena.ofConfined()) {
-            MemorySegment size = arena.allocate(ValueLayout.JAVA_LONG);
-            Ioctl.ioctl(fd, BLKGETSIZE64, size);
-            return size.get(ValueLayout.JAVA_LONG, 0);
-        }
+        this.file = BackingFile.open(path, readOnly, false);
+        this.fd = file.fd;
+        this.capacity = file.size();
     }
 
     public Path path() {
-        return path;
+        return file.path;
     }
 
     @Override
@@ -102,13 +44,13 @@ public final class FileBackend implements BlockBackend {
 
     @Override
     public long refreshCapacity() {
-        capacity = readSize();
+        capacity = file.size();
         return capacity;
     }
 
     @Override
     public boolean isReadOnly() {
-        return readOnly;
+        return file.readOnly;
     }
 
     @Override
@@ -223,11 +165,11 @@ public final class FileBackend implements BlockBackend {
 
     @Override
     public String describe() {
-        return (blockDevice ? "block device " : "file ") + path + (readOnly ? " (read-only)" : "");
+        return file.describe("");
     }
 
     @Override
     public void close() {
-        FileIo.close(fd);
+        file.close();
     }
 }

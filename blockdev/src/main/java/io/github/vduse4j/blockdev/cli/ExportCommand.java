@@ -2,7 +2,7 @@ package io.github.vduse4j.blockdev.cli;
 
 import io.github.vduse4j.blockdev.BlockExport;
 import io.github.vduse4j.blockdev.backend.BlockBackend;
-import io.github.vduse4j.blockdev.backend.FileBackend;
+import io.github.vduse4j.blockdev.backend.IoUringFileBackend;
 import io.github.vduse4j.blockdev.backend.MemoryBackend;
 import io.github.vduse4j.blockdev.backend.NullBackend;
 import io.github.vduse4j.engine.PollMode;
@@ -77,6 +77,11 @@ final class ExportCommand implements Callable<Integer> {
             description = "adaptive polling: longest spin before sleeping, in microseconds (default: ${DEFAULT-VALUE})")
     long maxSpinMicros;
 
+    @Option(names = "--bounce", paramLabel = "kernel|hugepages[:SIZE]", defaultValue = "kernel",
+            description = "VDUSE bounce buffer: the kernel's pages (default), or SIZE (default 64M, the only size"
+                    + " Linux 6.1 allows) of 2 MiB hugepages registered with VDUSE_IOTLB_REG_UMEM")
+    String bounce;
+
     @Option(names = "--cpus", paramLabel = "LIST", converter = CpuListParser.class,
             description = "pin queue threads to these CPUs, e.g. 2,3 or 0-3 (queue i -> i-th CPU, round robin)")
     int[] cpus;
@@ -87,6 +92,13 @@ final class ExportCommand implements Callable<Integer> {
 
     @Option(names = "--socket", paramLabel = "PATH", description = "vhost-user: the Unix socket to listen on")
     Path socket;
+
+    @Option(names = "--io-engine", paramLabel = "pread|io_uring",
+            description = "--file: pread (default for buffered I/O) or io_uring (default with --direct)")
+    String ioEngine;
+
+    @Option(names = "--direct", description = "--file: open with O_DIRECT, bypassing the page cache (needs io_uring)")
+    boolean direct;
 
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;
@@ -101,6 +113,7 @@ final class ExportCommand implements Callable<Integer> {
                 .serial(serial).packed(packed).attach(!noAttach)
                 .transport(vhostUser ? BlockExport.Transport.VHOST_USER : BlockExport.Transport.VDUSE).socket(socket)
                 .pollers(pollerSettings())
+                .hugepageBounce(bounceSize())
                 .start();
         CountDownLatch stop = new CountDownLatch(1);
         ProcessSignals.install(stop::countDown, () -> resize(export));
@@ -135,6 +148,17 @@ final class ExportCommand implements Callable<Integer> {
         }
     }
 
+    /** 0 for the kernel's bounce pages, else the hugepage bounce size. */
+    private long bounceSize() {
+        if (bounce.equals("kernel")) {
+            return 0;
+        }
+        if (bounce.equals("hugepages")) {
+            return 64L << 20;
+        }
+        return new SizeParser().convert(bounce.substring("hugepages:".length()));
+    }
+
     private PollerSettings pollerSettings() {
         return new PollerSettings(PollMode.valueOf(poll.toUpperCase(Locale.ROOT)), maxSpinMicros * 1000, cpus);
     }
@@ -145,8 +169,25 @@ final class ExportCommand implements Callable<Integer> {
         if (!List.of("busy", "adaptive", "event").contains(poll)) {
             throw new CommandLine.ParameterException(cl, "--poll must be busy, adaptive or event, got " + poll);
         }
+        if (!bounce.equals("kernel") && !bounce.equals("hugepages") && !bounce.startsWith("hugepages:")) {
+            throw new CommandLine.ParameterException(cl, "--bounce must be kernel, hugepages or hugepages:SIZE, got "
+                    + bounce);
+        }
+        if (bounce.startsWith("hugepages:") && bounceSize() % (2 << 20) != 0) {
+            throw new CommandLine.ParameterException(cl, "--bounce hugepages size must be a multiple of 2M, got "
+                    + bounce.substring("hugepages:".length()));
+        }
+        if (!bounce.equals("kernel") && "vhost-user".equals(transport)) {
+            throw new CommandLine.ParameterException(cl, "--bounce is for --transport vduse");
+        }
         if (maxSpinMicros < 0 || maxSpinMicros > 1_000_000) {
             throw new CommandLine.ParameterException(cl, "--max-spin-us must be 0..1000000, got " + maxSpinMicros);
+        }
+        if (ioEngine != null && !"pread".equals(ioEngine) && !"io_uring".equals(ioEngine)) {
+            throw new CommandLine.ParameterException(cl, "--io-engine must be pread or io_uring, got " + ioEngine);
+        }
+        if ((ioEngine != null || direct) && source.file == null) {
+            throw new CommandLine.ParameterException(cl, "--io-engine and --direct are for --file");
         }
         if (!"vduse".equals(transport) && !"vhost-user".equals(transport)) {
             throw new CommandLine.ParameterException(cl, "--transport must be vduse or vhost-user, got " + transport);
@@ -180,7 +221,7 @@ final class ExportCommand implements Callable<Integer> {
         if (source.memorySize != null) {
             return new MemoryBackend(source.memorySize, readOnly);
         }
-        FileBackend f = new FileBackend(source.file, readOnly);
+        BlockBackend f = IoUringFileBackend.openFile(source.file, readOnly, ioEngine, direct, queueSize);
         if (f.capacity() == 0 || f.capacity() % blockSize != 0) {
             f.close();
             throw new CommandLine.ParameterException(spec.commandLine(), "size of " + source.file + " (" + f.capacity()

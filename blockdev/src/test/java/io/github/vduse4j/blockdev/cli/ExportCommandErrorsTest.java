@@ -66,6 +66,22 @@ class ExportCommandErrorsTest {
     }
 
     @Test
+    void badDatapathOptions(@TempDir Path dir) throws IOException {
+        assertOneLine(run("export", "--null", "1G", "--poll", "spin"), 2, "--poll must be busy, adaptive or event");
+        assertOneLine(run("export", "--null", "1G", "--max-spin-us", "-1"), 2, "--max-spin-us must be 0..1000000");
+        assertOneLine(run("export", "--null", "1G", "--cpus", "1-x"), 2, "is not a CPU list");
+        assertOneLine(run("export", "--null", "1G", "--cpus", "4000"), 2, "CPU 4000 is not available to this process");
+        assertOneLine(run("export", "--null", "1G", "--bounce", "ram"), 2, "--bounce must be kernel, hugepages");
+        assertOneLine(run("export", "--null", "1G", "--bounce", "hugepages:3M"), 2, "multiple of 2M");
+        assertOneLine(run("export", "--null", "1G", "--io-engine", "aio"), 2, "--io-engine must be pread or io_uring");
+        assertOneLine(run("export", "--null", "1G", "--direct"), 2, "--io-engine and --direct are for --file");
+        Path f = dir.resolve("d.img");
+        Files.write(f, new byte[4096]);
+        assertOneLine(run("export", "--file", f.toString(), "--io-engine", "pread", "--direct"), 1,
+                "--direct needs --io-engine io_uring");
+    }
+
+    @Test
     void missingFile(@TempDir Path dir) {
         Path missing = dir.resolve("nope.img");
         assertOneLine(run("export", "--file", missing.toString()), 1, "does not exist", missing.toString());
