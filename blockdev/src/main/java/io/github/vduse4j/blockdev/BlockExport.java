@@ -273,7 +273,7 @@ public final class BlockExport implements AutoCloseable {
                     if (socket == null) {
                         throw new IllegalArgumentException("vhost-user needs a socket path: --socket PATH");
                     }
-                    return new BlockExport(blk, null, VhostUserServer.start(socket, blk), false, null);
+                    return new BlockExport(blk, null, VhostUserServer.start(socket, blk, pollerSettings), false, null);
                 }
                 VduseControl.checkedName(name);
                 requireRoot();

@@ -36,9 +36,10 @@ public final class DescriptorChain {
     }
 
     /**
-     * A chain for {@code queue}: room for queue size descriptors (the longest chain the spec allows, §2.7.5.3.1,
-     * §2.8.17) each split once at a mapping boundary, plus 256 more pieces for buffers that span several mappings
-     * (e.g. small IOTLB mappings). A chain that needs more is rejected with {@link ChainError#TOO_LONG}.
+     * A chain for {@code queue}: room for the longest chain accepted (queue size descriptors, §2.7.5.3.1, §2.8.17,
+     * or an indirect table of up to {@link VirtioRing#maxIndirectEntries}) each split once at a mapping boundary,
+     * plus 256 more pieces for buffers that span several mappings (e.g. small IOTLB mappings). A chain that needs
+     * more is rejected with {@link ChainError#TOO_LONG}.
      */
     public static DescriptorChain forQueue(Virtqueue queue) {
         return new DescriptorChain(capacityFor(queue.size()));
@@ -46,7 +47,7 @@ public final class DescriptorChain {
 
     /** Buffers a chain on a queue of {@code queueSize} entries can need (see {@link #forQueue}). */
     public static int capacityFor(int queueSize) {
-        return 2 * queueSize + 256;
+        return 2 * VirtioRing.maxIndirectEntries(queueSize) + 256;
     }
 
     /** Split: head descriptor index; packed: buffer id. The value to pass to {@link Virtqueue#complete}; -1 if unknown. */

@@ -22,6 +22,8 @@ public final class PackedVirtqueue implements Virtqueue {
     private static final int MAX_IDS = 1 << 16;   // buffer ids are le16 (§2.8.13)
 
     private final int size;
+    /** Largest indirect table accepted (see {@link VirtioRing#maxIndirectEntries}). */
+    private final int maxIndirect;
     private final MemorySegment desc;
     private final MemorySegment driverEvent;
     private final MemorySegment deviceEvent;
@@ -63,6 +65,7 @@ public final class PackedVirtqueue implements Virtqueue {
         RingSegments.require(driverEvent, EVENT_SUPPRESSION_BYTES, PACKED_EVENT_ALIGN, "driver event suppression");
         RingSegments.require(deviceEvent, EVENT_SUPPRESSION_BYTES, PACKED_EVENT_ALIGN, "device event suppression");
         this.size = size;
+        this.maxIndirect = VirtioRing.maxIndirectEntries(size);
         this.desc = desc;
         this.driverEvent = driverEvent;
         this.deviceEvent = deviceEvent;
@@ -156,8 +159,9 @@ public final class PackedVirtqueue implements Virtqueue {
         if (!indirect) return INDIRECT_NOT_NEGOTIATED;
         if (hasNext) return INDIRECT_WITH_NEXT;
         if (position > 1) return INDIRECT_IN_CHAIN;
-        // §2.8.7: len / 16 descriptors; §2.8.17: no list longer than the queue size.
-        if (len == 0 || (len & (DESC_SIZE - 1)) != 0 || (len >>> 4) > size) return BAD_INDIRECT_SIZE;
+        // §2.8.7: len / 16 descriptors, bounded (§2.8.17) by the queue size or, as Linux drivers need,
+        // VirtioRing.MAX_INDIRECT_ENTRIES.
+        if (len == 0 || (len & (DESC_SIZE - 1)) != 0 || (len >>> 4) > maxIndirect) return BAD_INDIRECT_SIZE;
         if (Long.compareUnsigned(addr + (len - 1), addr) < 0) return ADDRESS_OVERFLOW;
         final Translation t = translation;
         // §2.8.7: the table is read-only for the device; WRITE on the pointing descriptor is ignored.

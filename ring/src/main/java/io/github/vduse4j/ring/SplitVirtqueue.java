@@ -18,6 +18,8 @@ import java.lang.invoke.VarHandle;
  */
 public final class SplitVirtqueue implements Virtqueue {
     private final int size;
+    /** Largest indirect table accepted (see {@link VirtioRing#maxIndirectEntries}). */
+    private final int maxIndirect;
     private final int mask;
     private final MemorySegment desc;
     private final MemorySegment avail;
@@ -59,6 +61,7 @@ public final class SplitVirtqueue implements Virtqueue {
         RingSegments.require(avail, availRingBytes(size) - 2 + tail, SPLIT_AVAIL_ALIGN, "available ring");
         RingSegments.require(used, usedRingBytes(size) - 2 + tail, SPLIT_USED_ALIGN, "used ring");
         this.size = size;
+        this.maxIndirect = VirtioRing.maxIndirectEntries(size);
         this.mask = size - 1;
         this.desc = desc;
         this.avail = avail;
@@ -128,8 +131,9 @@ public final class SplitVirtqueue implements Virtqueue {
                 if (inIndirect) return NESTED_INDIRECT;
                 if (!indirect) return INDIRECT_NOT_NEGOTIATED;
                 if ((flags & DESC_F_NEXT) != 0) return INDIRECT_WITH_NEXT;
-                // §2.7.5.3: len / 16 descriptors; §2.7.5.3.1: no chain longer than the queue size.
-                if (len == 0 || (len & (DESC_SIZE - 1)) != 0 || (len >>> 4) > size) return BAD_INDIRECT_SIZE;
+                // §2.7.5.3: len / 16 descriptors, bounded (§2.7.5.3.1) by the queue size or, as Linux drivers need,
+                // VirtioRing.MAX_INDIRECT_ENTRIES.
+                if (len == 0 || (len & (DESC_SIZE - 1)) != 0 || (len >>> 4) > maxIndirect) return BAD_INDIRECT_SIZE;
                 if (Long.compareUnsigned(addr + (len - 1), addr) < 0) return ADDRESS_OVERFLOW;
                 // §2.7.5.3.2: the WRITE flag of the descriptor that points at the table is ignored.
                 if (!memory.translate(addr, len, GuestMemory.READ, t)) return OUT_OF_MEMORY_RANGE;

@@ -12,6 +12,19 @@ public final class VirtioRing {
 
     // ---- descriptor flags (§2.7.5 split, §2.8.6/§2.8.7 packed) ----
     /** §2.7.5 / §2.8.6: the buffer continues in the next descriptor. */
+    /**
+     * Entries an indirect table may have beyond the queue size. §2.7.5.3.1 bounds chains by the queue size, but
+     * Linux builds indirect tables of seg_max + 2 entries whatever the ring size (virtqueue_add_split bounds only
+     * direct chains by it), and QEMU (VIRTQUEUE_MAX_SIZE) and vhost (UIO_MAXIOV) accept 1024: so do we, or a
+     * frontend with a smaller ring than our seg_max assumes would see its large requests refused.
+     */
+    public static final int MAX_INDIRECT_ENTRIES = 1024;
+
+    /** Largest indirect table accepted on a queue of {@code queueSize} entries. */
+    public static int maxIndirectEntries(int queueSize) {
+        return Math.max(queueSize, MAX_INDIRECT_ENTRIES);
+    }
+
     public static final int DESC_F_NEXT = 1;
     /** §2.7.5 / §2.8.3: device-writable buffer (otherwise device-readable). */
     public static final int DESC_F_WRITE = 2;

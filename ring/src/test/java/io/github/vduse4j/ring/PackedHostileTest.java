@@ -137,7 +137,7 @@ class PackedHostileTest {
 
     @Test
     void indirectTableOfBadSize() {
-        int[] bad = {0, 8, 33, (SIZE + 1) * 16};
+        int[] bad = {0, 8, 33, (maxIndirectEntries(SIZE) + 1) * 16};
         for (int i = 0; i < bad.length; i++) {
             raw.descriptor(i, table, bad[i], i, A | DESC_F_INDIRECT);
             assertEquals(Virtqueue.CHAIN_ERROR, q.pop(chain));

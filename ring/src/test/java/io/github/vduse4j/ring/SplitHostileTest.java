@@ -157,13 +157,26 @@ class SplitHostileTest {
 
     @Test
     void indirectTableOfBadSize() {
-        int[] bad = {0, 15, 17, 24, (SIZE + 1) * 16};
+        int[] bad = {0, 15, 17, 24, (maxIndirectEntries(SIZE) + 1) * 16};
         for (int i = 0; i < bad.length; i++) {
             raw.descriptor(i, table, bad[i], DESC_F_INDIRECT, 0).push(i);
             assertEquals(Virtqueue.CHAIN_ERROR, q.pop(chain));
             assertEquals(ChainError.BAD_INDIRECT_SIZE, chain.error(), "len " + bad[i]);
             assertEquals(i, chain.id());
         }
+    }
+
+    @Test
+    void indirectTableLargerThanTheRingIsAcceptedAsLinuxBuildsThem() {
+        // Linux sizes indirect tables by seg_max, not by the ring: 2 x SIZE entries on a SIZE ring.
+        int n = 2 * SIZE;
+        for (int e = 0; e < n; e++) {
+            raw.indirectEntry(table, e, data + 8L * e, 8, e + 1 < n ? DESC_F_NEXT : DESC_F_WRITE, e + 1);
+        }
+        raw.descriptor(0, table, n * 16, DESC_F_INDIRECT, 0).push(0);
+        assertEquals(Virtqueue.POPPED, q.pop(chain), () -> ChainError.name(chain.error()));
+        assertEquals(n, chain.bufferCount());
+        assertEquals(8L * (n - 1), chain.readableLength());
     }
 
     @Test

@@ -2,6 +2,8 @@ package io.github.vduse4j.blockdev.bench;
 
 import static io.github.vduse4j.engine.vhostuser.VhostUserProtocol.*;
 
+import io.github.vduse4j.bindings.Errno;
+import io.github.vduse4j.bindings.ErrnoException;
 import io.github.vduse4j.bindings.Poll;
 import io.github.vduse4j.bindings.UnixSocket;
 import io.github.vduse4j.engine.vhostuser.VhostUserMessage;
@@ -42,7 +44,13 @@ public final class VhostUserFrontend implements AutoCloseable {
 
     /** Connects to the back-end listening on {@code path}. */
     public static VhostUserFrontend connect(Path path) {
-        return new VhostUserFrontend(UnixSocket.connect(path.toString()));
+        try {
+            return new VhostUserFrontend(UnixSocket.connect(path.toString()));
+        } catch (ErrnoException e) {
+            throw new IllegalStateException("cannot connect to " + path + ": " + Errno.name(e.errno()) + " ("
+                    + Errno.description(e.errno()) + ")" + (e.errno() == Errno.ECONNREFUSED
+                    ? ": no back-end listens there (a stale socket file?)" : ""), e);
+        }
     }
 
     public int socket() { return socket; }

@@ -3,7 +3,9 @@ package io.github.vduse4j.blockdev.cli;
 import io.github.vduse4j.blockdev.bench.BenchOptions;
 import io.github.vduse4j.blockdev.bench.BenchResult;
 import io.github.vduse4j.blockdev.bench.BenchRunner;
+import java.io.IOException;
 import java.nio.file.Files;
+import java.nio.file.attribute.BasicFileAttributes;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Locale;
@@ -66,26 +68,8 @@ final class BenchCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
-        CommandLine cl = spec.commandLine();
-        BenchOptions.Pattern pattern;
-        try {
-            pattern = BenchOptions.Pattern.valueOf(rw.toUpperCase(Locale.ROOT));
-        } catch (IllegalArgumentException e) {
-            throw new CommandLine.ParameterException(cl, "--rw must be read, write, randread, randwrite or randrw, got " + rw);
-        }
-        if (!(runtime > 0) || runtime > 86_400) {
-            throw new CommandLine.ParameterException(cl, "--runtime must be in (0, 86400] seconds, got " + runtime);
-        }
-        if (!Files.exists(socket)) {
-            throw new CommandLine.ParameterException(cl, "no socket at " + socket + ": start the back-end first");
-        }
-        BenchOptions o;
-        try {
-            o = new BenchOptions(socket, pattern, (int) Math.min(blockSize, Integer.MAX_VALUE), depth, queues,
-                    Duration.ofNanos((long) (runtime * 1e9)), verify, size == null ? 0 : size, readMix, ringSize, seed);
-        } catch (IllegalArgumentException e) {
-            throw new CommandLine.ParameterException(cl, e.getMessage());
-        }
+        BenchOptions o = options();
+        checkSocket();
         boolean tty = System.console() != null && !json;
         BenchResult r = BenchRunner.run(o, tty ? line -> {
             System.err.print("\r" + line);
@@ -96,5 +80,59 @@ final class BenchCommand implements Callable<Integer> {
         }
         System.out.println(json ? r.toJson() : r.summary());
         return r.ok() ? 0 : 1;
+    }
+
+    /** Every option checked, naming the option, before anything connects. */
+    private BenchOptions options() {
+        CommandLine cl = spec.commandLine();
+        BenchOptions.Pattern pattern;
+        try {
+            pattern = BenchOptions.Pattern.valueOf(rw.toUpperCase(Locale.ROOT));
+        } catch (IllegalArgumentException e) {
+            throw new CommandLine.ParameterException(cl, "--rw must be read, write, randread, randwrite or randrw, got " + rw);
+        }
+        if (blockSize % 512 != 0 || blockSize > (1 << 20)) {
+            throw new CommandLine.ParameterException(cl, "--bs must be a multiple of 512 up to 1M, got " + blockSize);
+        }
+        if (depth < 1 || depth > 1024) {
+            throw new CommandLine.ParameterException(cl, "--iodepth must be 1..1024, got " + depth);
+        }
+        if (queues < 1 || queues > 64) {
+            throw new CommandLine.ParameterException(cl, "--queues must be 1..64, got " + queues);
+        }
+        if (!(runtime > 0) || runtime > 86_400) {
+            throw new CommandLine.ParameterException(cl, "--runtime must be in (0, 86400] seconds, got " + runtime);
+        }
+        if (readMix < 0 || readMix > 100) {
+            throw new CommandLine.ParameterException(cl, "--rwmixread must be 0..100, got " + readMix);
+        }
+        if (ringSize != 0 && (Integer.bitCount(ringSize) != 1 || ringSize > 32768 || ringSize < 3 * depth)) {
+            throw new CommandLine.ParameterException(cl, "--ring-size must be a power of two from 3 x --iodepth ("
+                    + 3 * depth + ") to 32768, got " + ringSize);
+        }
+        if (size != null && size < blockSize * queues) {
+            throw new CommandLine.ParameterException(cl, "--size " + size + " holds fewer than one --bs block per queue");
+        }
+        try {
+            return new BenchOptions(socket, pattern, (int) blockSize, depth, queues,
+                    Duration.ofNanos((long) (runtime * 1e9)), verify, size == null ? 0 : size, readMix, ringSize, seed);
+        } catch (IllegalArgumentException e) {
+            throw new CommandLine.ParameterException(cl, e.getMessage());
+        }
+    }
+
+    /** The socket must be there and be a socket; the rest (nobody listening, ...) shows when connecting. */
+    private void checkSocket() {
+        CommandLine cl = spec.commandLine();
+        BasicFileAttributes a;
+        try {
+            a = Files.readAttributes(socket, BasicFileAttributes.class);
+        } catch (IOException e) {
+            throw new CommandLine.ParameterException(cl, "no socket at " + socket + ": start the back-end first");
+        }
+        if (!a.isOther()) {
+            throw new CommandLine.ParameterException(cl, socket + " is not a socket: --socket takes the back-end's"
+                    + " vhost-user socket");
+        }
     }
 }

@@ -16,12 +16,11 @@ import java.util.concurrent.locks.LockSupport;
  * answer a pending IOTLB miss before the invalidation is acknowledged; a pause would wait for that miss forever.
  */
 final class QueueQuiescence implements QueueHandler {
-    private static final ThreadLocal<QueueQuiescence> CURRENT = new ThreadLocal<>();
-
     private final QueueHandler delegate;
     private volatile long epoch;
     private volatile boolean missWaiting;
-    private boolean registered;
+    private volatile Thread poller;
+    private boolean registered; // poller thread only: skips the volatile read on every batch
 
     QueueQuiescence(QueueHandler delegate) {
         this.delegate = delegate;
@@ -31,12 +30,19 @@ final class QueueQuiescence implements QueueHandler {
         return delegate;
     }
 
-    /** Poller thread: makes this the quiescence of the current thread (before anything can miss). */
+    /** Poller thread: records it as the one thread that may wait for IOTLB misses of this queue. */
     void register() {
         if (!registered) {
             registered = true;
-            CURRENT.set(this);
+            if (poller == null) {
+                poller = Thread.currentThread();
+            }
         }
+    }
+
+    /** Whether the caller is this queue's poller thread (only it may block in an IOTLB miss). */
+    boolean isPollerThread() {
+        return poller == Thread.currentThread();
     }
 
     @Override
@@ -63,11 +69,6 @@ final class QueueQuiescence implements QueueHandler {
     @Override
     public void close() {
         delegate.close();
-    }
-
-    /** The quiescence of the queue served by the current thread, or null (control thread). */
-    static QueueQuiescence current() {
-        return CURRENT.get();
     }
 
     void missWaiting(boolean waiting) {

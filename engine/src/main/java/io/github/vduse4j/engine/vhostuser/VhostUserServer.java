@@ -1,9 +1,12 @@
 package io.github.vduse4j.engine.vhostuser;
 
+import io.github.vduse4j.bindings.Errno;
+import io.github.vduse4j.bindings.ErrnoException;
 import io.github.vduse4j.bindings.EventFd;
 import io.github.vduse4j.bindings.Poll;
 import io.github.vduse4j.bindings.UnixSocket;
 import io.github.vduse4j.engine.QueueStats;
+import io.github.vduse4j.engine.PollerSettings;
 import io.github.vduse4j.engine.TransportException;
 import io.github.vduse4j.engine.VirtioDevice;
 import java.io.IOException;
@@ -33,6 +36,7 @@ public final class VhostUserServer implements AutoCloseable {
     private final int wakeFd;
     private final Thread thread;
     private final boolean quiet;
+    private PollerSettings pollerSettings = PollerSettings.DEFAULT;
     private volatile boolean closing;
     private volatile VhostUserSession session;
     private volatile List<QueueStats> lastStats = List.of();
@@ -55,8 +59,22 @@ public final class VhostUserServer implements AutoCloseable {
         return start(socket, device, false);
     }
 
+    /** As {@link #start(Path, VirtioDevice)}, with the queue pollers' idle strategy and CPUs. */
+    public static VhostUserServer start(Path socket, VirtioDevice device, PollerSettings pollers) {
+        return start(socket, device, false, pollers);
+    }
+
+    /** How this server's queue pollers wait and where they run. */
+    PollerSettings pollerSettings() {
+        return pollerSettings;
+    }
+
     /** As {@link #start(Path, VirtioDevice)}; {@code quiet} keeps refused messages out of stderr (tests). */
     public static VhostUserServer start(Path socket, VirtioDevice device, boolean quiet) {
+        return start(socket, device, quiet, PollerSettings.DEFAULT);
+    }
+
+    private static VhostUserServer start(Path socket, VirtioDevice device, boolean quiet, PollerSettings pollers) {
         removeStaleSocket(socket);
         int fd;
         try {
@@ -66,21 +84,51 @@ public final class VhostUserServer implements AutoCloseable {
         }
         int wake = EventFd.create(0, EventFd.EFD_CLOEXEC);
         VhostUserServer s = new VhostUserServer(socket, device, fd, wake, quiet);
+        s.pollerSettings = pollers; // before the thread starts: sessions read it
         s.thread.start();
         return s;
     }
 
+    /**
+     * Removes a socket file left by a back-end that is gone. A socket someone still listens on is not touched
+     * (replacing it would take its frontends' next connections away from a running back-end), nor is anything
+     * that is not a socket.
+     */
     private static void removeStaleSocket(Path socket) {
         try {
             BasicFileAttributes a = Files.readAttributes(socket, BasicFileAttributes.class, LinkOption.NOFOLLOW_LINKS);
             if (!a.isOther()) {
                 throw new TransportException(socket + " exists and is not a socket: pick another --socket path");
             }
+            if (listening(socket)) {
+                throw new TransportException(socket + " is in use by a running back-end: stop it or pick another"
+                        + " --socket path");
+            }
             Files.delete(socket);
         } catch (java.nio.file.NoSuchFileException e) {
             // nothing to remove
         } catch (IOException e) {
             throw new TransportException("cannot replace " + socket + ": " + e.getMessage(), e);
+        }
+    }
+
+    /** Whether a process accepts connections on the socket file {@code socket} (ECONNREFUSED: a stale file). */
+    private static boolean listening(Path socket) {
+        // non-blocking: a listener whose backlog is full answers EAGAIN instead of making us wait
+        int fd = UnixSocket.socket(UnixSocket.SOCK_STREAM | UnixSocket.SOCK_CLOEXEC | UnixSocket.SOCK_NONBLOCK);
+        try {
+            UnixSocket.connect(fd, socket.toString());
+            return true;
+        } catch (ErrnoException e) {
+            if (e.errno() == Errno.ECONNREFUSED || e.errno() == Errno.ENOENT) {
+                return false;
+            }
+            if (e.errno() == Errno.EAGAIN) {
+                return true;
+            }
+            throw new TransportException("cannot tell whether " + socket + " is in use: " + e.getMessage(), e);
+        } finally {
+            VhostUserMessage.closeQuietly(fd);
         }
     }
 

@@ -56,7 +56,7 @@ final class VhostUserSession {
         this.wakeFd = wakeFd;
         this.vrings = new Vring[device.queueCount()];
         for (int i = 0; i < vrings.length; i++) {
-            vrings[i] = new Vring(i);
+            vrings[i] = new Vring(i, server.pollerSettings());
         }
         this.offeredFeatures = device.deviceFeatures() | bit(F_PROTOCOL_FEATURES);
         this.offeredProtocolFeatures = bit(PF_MQ) | bit(PF_REPLY_ACK) | bit(PF_BACKEND_REQ) | bit(PF_CONFIG)
@@ -118,6 +118,10 @@ final class VhostUserSession {
                 return;
             }
             messages++;
+            if (VhostUserIotlb.TRACE && msg.request() != IOTLB_MSG) {
+                VhostUserIotlb.trace("MSG %s size=%d %s", requestName(msg.request()), msg.size(),
+                        msg.size() >= 8 ? String.format("0x%x", msg.u64(0)) : "");
+            }
             Outcome o;
             try {
                 o = dispatch();
@@ -380,6 +384,12 @@ final class VhostUserSession {
     private Outcome setVringAddr() {
         needSize(ADDR_SIZE);
         Vring v = vring(Integer.toUnsignedLong(msg.u32(ADDR_INDEX)));
+        // Spec SET_VRING_ADDR: flags bit 0 (VHOST_VRING_F_LOG) asks for used-ring logging, which needs the
+        // VHOST_F_LOG_ALL feature; it is not offered (no migration), so no other flag is meaningful either.
+        int flags = msg.u32(ADDR_FLAGS);
+        if (flags != 0) {
+            throw new Refused("vring address flags 0x" + Integer.toHexString(flags) + " (no dirty logging here)");
+        }
         boolean wasRunning = v.running();
         v.stop();
         v.descAddr = msg.u64(ADDR_DESC);
@@ -531,7 +541,11 @@ final class VhostUserSession {
                         running.add(q);
                     }
                 }
-                if (!QueueQuiescence.awaitGrace(running, GRACE_TIMEOUT_NANOS)) {
+                boolean graceOk = QueueQuiescence.awaitGrace(running, GRACE_TIMEOUT_NANOS);
+                if (VhostUserIotlb.TRACE) {
+                    VhostUserIotlb.trace("G %s queues=%d", graceOk, running.size());
+                }
+                if (!graceOk) {
                     log("a queue did not reach a quiescent point within 5 s of an IOTLB invalidation; stopping rings");
                     stopAll();
                 }

@@ -4,6 +4,7 @@ import static io.github.vduse4j.engine.vhostuser.VhostUserProtocol.bit;
 
 import io.github.vduse4j.engine.EventFdKick;
 import io.github.vduse4j.engine.KickSource;
+import io.github.vduse4j.engine.PollerSettings;
 import io.github.vduse4j.engine.QueuePoller;
 import io.github.vduse4j.engine.QueueStats;
 import io.github.vduse4j.engine.VirtioDevice;
@@ -48,8 +49,11 @@ final class Vring {
     private QueueQuiescence quiescence;
     private QueueStats lastStats = new QueueStats();
 
-    Vring(int index) {
+    private final PollerSettings pollerSettings;
+
+    Vring(int index, PollerSettings pollerSettings) {
         this.index = index;
+        this.pollerSettings = pollerSettings;
     }
 
     boolean running() {
@@ -89,20 +93,16 @@ final class Vring {
         if (!packed && Integer.bitCount(num) != 1) {
             return "split ring size " + num + " is not a power of two"; // virtio 1.2 §2.7
         }
+        long virtioFeatures = features & ~bit(VhostUserProtocol.F_PROTOCOL_FEATURES);
+        InflightRegion.Tracker tracker = inflight != null && !packed ? inflight.tracker(index, num) : null;
+        QueueQuiescence q;
+        VhostUserIotlb.View view = null;
+        VringQueue.Factory factory;
+        Virtqueue ready = null;
         // Spec "Memory access": descriptors hold guest addresses (IOVAs with IOMMU_PLATFORM); SET_VRING_ADDR
         // holds user addresses, or IOVAs with IOMMU_PLATFORM.
-        GuestMemory data = iommu ? iotlb : memory.guestPhysical();
-        GuestMemory rings = iommu ? iotlb : memory.userAddresses();
-        InflightRegion.Tracker tracker = inflight != null && !packed ? inflight.tracker(index, num) : null;
-        int size = num;
-        long desc = descAddr, avail = availAddr, used = usedAddr;
-        int bAvail = baseAvail, bUsed = baseUsed;
-        boolean bAvailWrap = baseAvailWrap, bUsedWrap = baseUsedWrap;
-        VringQueue.Factory factory = () -> packed
-                ? packedRing(size, rings, data, desc, avail, used, eventIdx, indirect, bAvail, bAvailWrap, bUsed, bUsedWrap)
-                : splitRing(size, rings, data, desc, avail, used, eventIdx, indirect, bAvail, tracker);
-        Virtqueue ready = null;
         if (!iommu) { // resolvable right here: refuse a ring outside the memory table at once
+            factory = factory(memory.userAddresses(), memory.guestPhysical(), packed, eventIdx, indirect, tracker);
             try {
                 ready = factory.create();
             } catch (RuntimeException e) {
@@ -111,13 +111,31 @@ final class Vring {
             if (ready == null) {
                 return "queue " + index + ": ring addresses are outside the memory table";
             }
+            q = new QueueQuiescence(device.openQueue(index, virtioFeatures, num));
+        } else {
+            // Each queue translates IOVAs through its own view; the ring is resolved on the poller thread, which
+            // may wait for IOTLB misses (the control thread must not: it applies the UPDATEs).
+            q = new QueueQuiescence(device.openQueue(index, virtioFeatures, num));
+            view = iotlb.view(q);
+            factory = factory(view, view, packed, eventIdx, indirect, tracker);
         }
-        long virtioFeatures = features & ~bit(VhostUserProtocol.F_PROTOCOL_FEATURES);
-        quiescence = new QueueQuiescence(device.openQueue(index, virtioFeatures, num));
-        queue = new VringQueue(num, ready, factory, tracker, quiescence);
-        poller = new QueuePoller(index, queue, quiescence, kick, call);
+        quiescence = q;
+        queue = new VringQueue(index, num, ready, factory, tracker, quiescence, view);
+        poller = new QueuePoller(index, queue, quiescence, kick, call, pollerSettings);
         poller.start();
         return null;
+    }
+
+    /** Builds (and restores) the ring from what the frontend set, with these address translations. */
+    private VringQueue.Factory factory(GuestMemory rings, GuestMemory data, boolean packed, boolean eventIdx,
+                                       boolean indirect, InflightRegion.Tracker tracker) {
+        int size = num;
+        long desc = descAddr, avail = availAddr, used = usedAddr;
+        int bAvail = baseAvail, bUsed = baseUsed;
+        boolean bAvailWrap = baseAvailWrap, bUsedWrap = baseUsedWrap;
+        return () -> packed
+                ? packedRing(size, rings, data, desc, avail, used, eventIdx, indirect, bAvail, bAvailWrap, bUsed, bUsedWrap)
+                : splitRing(size, rings, data, desc, avail, used, eventIdx, indirect, bAvail, tracker);
     }
 
     private static Virtqueue packedRing(int num, GuestMemory rings, GuestMemory data, long desc, long driver, long device,

@@ -1,5 +1,6 @@
 package io.github.vduse4j.engine.vhostuser;
 
+import io.github.vduse4j.ring.ChainError;
 import io.github.vduse4j.ring.DescriptorChain;
 import io.github.vduse4j.ring.Virtqueue;
 
@@ -8,6 +9,9 @@ import io.github.vduse4j.ring.Virtqueue;
  * poller thread (with an IOMMU the ring addresses are IOVAs, and resolving them may need IOTLB misses that only
  * a thread other than the control thread may wait for), plus inflight tracking in the shared
  * {@link InflightRegion} when the frontend set one up.
+ *
+ * <p>With an IOMMU, {@link #publish()} also ends the translation lifetime of the queue's IOTLB view
+ * ({@link VhostUserIotlb.View#newBatch()}).
  *
  * <p>Until the ring is built, or if it cannot be (addresses not mapped), the queue reports itself broken and
  * its poller parks until the control thread stops it.
@@ -22,12 +26,19 @@ final class VringQueue implements Virtqueue {
     private final Factory factory;
     private final InflightRegion.Tracker tracker;
     private final QueueQuiescence quiescence;
+    private final VhostUserIotlb.View iotlb;
+    private final int index;
     private Virtqueue q;
     private boolean failed;
+    private int chainErrors;
 
-    VringQueue(int size, Virtqueue ready, Factory factory, InflightRegion.Tracker tracker, QueueQuiescence quiescence) {
+    /** @param iotlb the queue's IOTLB view (IOMMU_PLATFORM), or null */
+    VringQueue(int index, int size, Virtqueue ready, Factory factory, InflightRegion.Tracker tracker,
+               QueueQuiescence quiescence, VhostUserIotlb.View iotlb) {
+        this.index = index;
         this.size = size;
         this.quiescence = quiescence;
+        this.iotlb = iotlb;
         this.q = ready;
         this.factory = factory;
         this.tracker = tracker;
@@ -64,7 +75,19 @@ final class VringQueue implements Virtqueue {
         if (tracker != null && (r == POPPED || r == CHAIN_ERROR)) {
             tracker.popped(chain.id());
         }
+        if (r == CHAIN_ERROR) {
+            chainError(chain);
+        }
         return r;
+    }
+
+    /** The driver's chain cannot be walked: worth a (rate-limited) line, the handler only counts it. */
+    private void chainError(DescriptorChain chain) {
+        int n = ++chainErrors;
+        if (n <= 10 || Integer.bitCount(n) == 1) {
+            System.err.println("vduse4j: vhost-user: queue " + index + ": chain " + chain.id() + " refused: "
+                    + ChainError.name(chain.error()) + " (" + n + " so far)");
+        }
     }
 
     @Override
@@ -81,6 +104,10 @@ final class VringQueue implements Virtqueue {
             return;
         }
         q.publish();
+        if (iotlb != null) {
+            // The driver may now unmap what it got back and reuse the IOVAs: no translation outlives a batch.
+            iotlb.newBatch();
+        }
         if (tracker != null) {
             tracker.published(q.lastUsedIndex());
         }

@@ -10,7 +10,8 @@ import java.lang.foreign.MemorySegment;
 
 /** A test device whose queues copy each chain's readable bytes into its writable bytes. */
 final class EchoDevice implements VirtioDevice {
-    static final long FEATURES = (1L << 32) | (1L << 33) | (1L << 34); // VERSION_1, ACCESS_PLATFORM, RING_PACKED
+    // VERSION_1, ACCESS_PLATFORM, RING_PACKED, INDIRECT_DESC
+    static final long FEATURES = (1L << 32) | (1L << 33) | (1L << 34) | (1L << 28);
     final byte[] config = new byte[60];
 
     EchoDevice() {

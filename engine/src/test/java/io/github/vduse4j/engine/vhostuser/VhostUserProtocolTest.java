@@ -240,6 +240,10 @@ class VhostUserProtocolTest {
             assertEquals(0, f.ack(SET_VRING_ADDR, ADDR_SIZE, m -> m.putU32(ADDR_INDEX, 0).putU64(ADDR_DESC, 0x1000)
                     .putU64(ADDR_AVAIL, 0x2000).putU64(ADDR_USED, 0x3000)));
             assertNotEquals(0, f.ack(SET_VRING_ENABLE, 8, m -> m.putU32(0, 0).putU32(4, 1)));
+            // dirty logging of the used ring (VHOST_VRING_F_LOG) needs VHOST_F_LOG_ALL, which is not offered
+            assertNotEquals(0, f.ack(SET_VRING_ADDR, ADDR_SIZE, m -> m.putU32(ADDR_INDEX, 0).putU32(ADDR_FLAGS, 1)
+                    .putU64(ADDR_DESC, mem.uaddr()).putU64(ADDR_AVAIL, mem.uaddr() + 4096)
+                    .putU64(ADDR_USED, mem.uaddr() + 8192).putU64(ADDR_LOG, 0x1000)));
             // a good ring starts; GET_VRING_BASE stops it
             assertEquals(0, f.ack(SET_VRING_ADDR, ADDR_SIZE, m -> m.putU32(ADDR_INDEX, 0).putU64(ADDR_DESC, mem.uaddr())
                     .putU64(ADDR_AVAIL, mem.uaddr() + 4096).putU64(ADDR_USED, mem.uaddr() + 8192)));

@@ -206,7 +206,8 @@ class VhostUserRingTest {
             EventFd.signal(kick);
             awaitUsed(f, s, want, pair[0], misses);
             checkOut(s, 1);
-            assertEquals(5, misses[0], "cached entries serve the second request");
+            // translations do not outlive a batch (VhostUserIotlb): the driver may have remapped the IOVAs
+            assertEquals(7, misses[0], "the second request's buffers were missed again");
             // invalidation: acknowledged, then the buffers miss again
             assertEquals(0, f.ack(IOTLB_MSG, IOTLB_SIZE, m -> VhostUserProtocolTest.iotlb(m, IOVA + IN, 0x2000, 0, 0,
                     IOTLB_INVALIDATE)));
@@ -214,7 +215,7 @@ class VhostUserRingTest {
             EventFd.signal(kick);
             awaitUsed(f, s, want, pair[0], misses);
             checkOut(s, 2);
-            assertEquals(7, misses[0], "the invalidated pages were missed again");
+            assertEquals(9, misses[0], "the invalidated pages were missed again");
             // a whole-space flush comes as iova 0, size 0 (QEMU: addr_mask + 1 overflows): everything misses again
             assertEquals(0, f.ack(IOTLB_MSG, IOTLB_SIZE, m -> VhostUserProtocolTest.iotlb(m, 0, 0, 0, 0,
                     IOTLB_INVALIDATE)));
@@ -222,7 +223,7 @@ class VhostUserRingTest {
             EventFd.signal(kick);
             awaitUsed(f, s, want, pair[0], misses);
             checkOut(s, 3);
-            assertEquals(9, misses[0], "both buffers missed after the global flush (rings stay resolved)");
+            assertEquals(11, misses[0], "both buffers missed after the global flush (rings stay resolved)");
         } finally {
             FileIo.close(kick);
             FileIo.close(pair[0]);
