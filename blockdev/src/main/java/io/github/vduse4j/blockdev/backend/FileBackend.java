@@ -13,12 +13,10 @@ import java.nio.file.Path;
  * hole; WRITE_ZEROES uses {@code FALLOC_FL_ZERO_RANGE} (or a punched hole when the driver allows unmapping),
  * falling back to writing zeros where the file system supports neither.
  */
-public final class FileBackend implements BlockBackend {
+public final class FileBackend extends FileBackedBackend {
     private static final int ZERO_CHUNK = 1 << 20;
 
-    private final BackingFile file;
     private final int fd;
-    private volatile long capacity;
     /** Zeros for WRITE_ZEROES where fallocate cannot do it; shared read-only by all queues. */
     private final MemorySegment zeros = Arena.ofAuto().allocate(ZERO_CHUNK, 4096);
 
@@ -28,39 +26,8 @@ public final class FileBackend implements BlockBackend {
      * @throws IllegalArgumentException with a one-line reason a user can act on
      */
     public FileBackend(Path path, boolean readOnly) {
-        this.file = BackingFile.open(path, readOnly, false);
+        super(BackingFile.open(path, readOnly, false));
         this.fd = file.fd;
-        this.capacity = file.size();
-    }
-
-    public Path path() {
-        return file.path;
-    }
-
-    @Override
-    public long capacity() {
-        return capacity;
-    }
-
-    @Override
-    public long refreshCapacity() {
-        capacity = file.size();
-        return capacity;
-    }
-
-    @Override
-    public boolean isReadOnly() {
-        return file.readOnly;
-    }
-
-    @Override
-    public boolean supportsDiscard() {
-        return true;
-    }
-
-    @Override
-    public boolean supportsWriteZeroes() {
-        return true;
     }
 
     @Override
@@ -168,8 +135,4 @@ public final class FileBackend implements BlockBackend {
         return file.describe("");
     }
 
-    @Override
-    public void close() {
-        file.close();
-    }
 }

@@ -29,7 +29,7 @@ import java.nio.file.Path;
  * remapped on IOTLB updates, and can be far larger than what is sensible to pin; registration would have to follow
  * every mapping change on every ring. Their gain (no page pinning per I/O) matters most for O_DIRECT at high IOPS.
  */
-public final class IoUringFileBackend implements BlockBackend {
+public final class IoUringFileBackend extends FileBackedBackend {
     static final int ZERO_CHUNK = 1 << 20;
 
     /** Largest in-flight request count per queue (the virtio maximum queue size). */
@@ -76,9 +76,7 @@ public final class IoUringFileBackend implements BlockBackend {
         }
     }
 
-    private final BackingFile file;
     private final Options options;
-    private volatile long capacity;
     /** Zeros for WRITE_ZEROES where fallocate cannot do it; shared read-only by all queues; 4 KiB aligned for O_DIRECT. */
     final MemorySegment zeros = Arena.ofAuto().allocate(ZERO_CHUNK, 4096);
 
@@ -94,9 +92,8 @@ public final class IoUringFileBackend implements BlockBackend {
      * @throws IllegalArgumentException with a one-line reason a user can act on
      */
     public IoUringFileBackend(Path path, boolean readOnly, Options options) {
+        super(BackingFile.open(path, readOnly, options.direct()));
         this.options = options;
-        this.file = BackingFile.open(path, readOnly, options.direct());
-        this.capacity = file.size();
     }
 
     /**
@@ -133,42 +130,12 @@ public final class IoUringFileBackend implements BlockBackend {
         return new IoUringFileBackend(path, readOnly, Options.defaults().withQueueDepth(depth).withDirect(direct));
     }
 
-    public Path path() {
-        return file.path;
-    }
-
     public Options options() {
         return options;
     }
 
     int fd() {
         return file.fd;
-    }
-
-    @Override
-    public long capacity() {
-        return capacity;
-    }
-
-    @Override
-    public long refreshCapacity() {
-        capacity = file.size();
-        return capacity;
-    }
-
-    @Override
-    public boolean isReadOnly() {
-        return file.readOnly;
-    }
-
-    @Override
-    public boolean supportsDiscard() {
-        return true;
-    }
-
-    @Override
-    public boolean supportsWriteZeroes() {
-        return true;
     }
 
     /**
@@ -186,8 +153,4 @@ public final class IoUringFileBackend implements BlockBackend {
         return file.describe("io_uring" + (options.direct() ? ", O_DIRECT" : ""));
     }
 
-    @Override
-    public void close() {
-        file.close();
-    }
 }

@@ -1,0 +1,52 @@
+package io.github.vduse4j.blockdev.backend;
+
+import java.nio.file.Path;
+
+/**
+ * What {@link FileBackend} and {@link IoUringFileBackend} share: the {@link BackingFile}, its size (re-read for
+ * resizes), read-only mode, DISCARD/WRITE_ZEROES support and closing. They differ only in how I/O is issued.
+ */
+abstract sealed class FileBackedBackend implements BlockBackend permits FileBackend, IoUringFileBackend {
+    final BackingFile file;
+    private volatile long capacity;
+
+    FileBackedBackend(BackingFile file) {
+        this.file = file;
+        this.capacity = file.size();
+    }
+
+    public Path path() {
+        return file.path;
+    }
+
+    @Override
+    public long capacity() {
+        return capacity;
+    }
+
+    @Override
+    public long refreshCapacity() {
+        capacity = file.size();
+        return capacity;
+    }
+
+    @Override
+    public boolean isReadOnly() {
+        return file.readOnly;
+    }
+
+    @Override
+    public boolean supportsDiscard() {
+        return true;
+    }
+
+    @Override
+    public boolean supportsWriteZeroes() {
+        return true;
+    }
+
+    @Override
+    public void close() {
+        file.close();
+    }
+}
