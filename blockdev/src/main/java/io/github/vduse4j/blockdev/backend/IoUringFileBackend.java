@@ -1,14 +1,8 @@
 package io.github.vduse4j.blockdev.backend;
 
-import io.github.vduse4j.bindings.Errno;
 import io.github.vduse4j.bindings.ErrnoException;
-import io.github.vduse4j.bindings.FileIo;
-import io.github.vduse4j.bindings.Ioctl;
-import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
-import java.nio.file.Files;
 import java.nio.file.Path;
 
 /**
