@@ -6,13 +6,11 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import io.github.vduse4j.bindings.FileIo;
 import io.github.vduse4j.bindings.UnixSocket;
 import io.github.vduse4j.blockdev.backend.MemoryBackend;
-import io.github.vduse4j.blockdev.cli.Main;
+import io.github.vduse4j.blockdev.cli.CliRun;
 import io.github.vduse4j.blockdev.virtio.VirtioBlkDevice;
 import io.github.vduse4j.blockdev.virtio.VirtioBlkSettings;
 import io.github.vduse4j.engine.vhostuser.VhostUserServer;
 import java.io.IOException;
-import java.io.PrintWriter;
-import java.io.StringWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import org.junit.jupiter.api.Test;
@@ -26,23 +24,6 @@ class BenchCommandErrorsTest {
     @TempDir
     Path dir;
 
-    record Result(int code, String err) {}
-
-    static Result run(String... args) {
-        StringWriter sw = new StringWriter();
-        int code = Main.execute(new PrintWriter(sw, true), args);
-        return new Result(code, sw.toString().strip());
-    }
-
-    static void assertOneLine(Result r, int code, String... fragments) {
-        assertEquals(code, r.code(), r.err());
-        assertEquals(1, r.err().lines().count(), "one line: " + r.err());
-        assertTrue(r.err().startsWith("vduse4j: "), r.err());
-        for (String f : fragments) {
-            assertTrue(r.err().contains(f), "'" + f + "' missing in: " + r.err());
-        }
-    }
-
     /** A path that exists (a regular file): option checks come before the socket check. */
     private String anyFile() throws IOException {
         Path p = dir.resolve("file");
@@ -54,25 +35,25 @@ class BenchCommandErrorsTest {
 
     @Test
     void socketIsRequired() {
-        assertOneLine(run("bench"), 2, "--socket");
+        CliRun.assertOneLine(CliRun.run("bench"), 2, "--socket");
     }
 
     @Test
     void missingSocket() {
-        assertOneLine(run("bench", "--socket", dir.resolve("none.sock").toString()), 2, "no socket at",
+        CliRun.assertOneLine(CliRun.run("bench", "--socket", dir.resolve("none.sock").toString()), 2, "no socket at",
                 "start the back-end first");
     }
 
     @Test
     void aRegularFileIsNotASocket() throws IOException {
-        assertOneLine(run("bench", "--socket", anyFile()), 2, "is not a socket");
+        CliRun.assertOneLine(CliRun.run("bench", "--socket", anyFile()), 2, "is not a socket");
     }
 
     @Test
     void aStaleSocketFile() {
         Path sock = dir.resolve("stale.sock");
         FileIo.close(UnixSocket.listen(sock.toString(), 1)); // the file stays, nobody listens
-        assertOneLine(run("bench", "--socket", sock.toString(), "--runtime", "0.1"), 1, "cannot connect to", "ECONNREFUSED",
+        CliRun.assertOneLine(CliRun.run("bench", "--socket", sock.toString(), "--runtime", "0.1"), 1, "cannot connect to", "ECONNREFUSED",
                 "no back-end listens there");
         assertTrue(Files.exists(sock), "bench does not remove sockets");
     }
@@ -80,23 +61,23 @@ class BenchCommandErrorsTest {
     @Test
     void badPatternAndNumbers() throws IOException {
         String s = anyFile();
-        assertOneLine(run("bench", "--socket", s, "--rw", "randomread"), 2, "--rw must be", "randomread");
-        assertOneLine(run("bench", "--socket", s, "--bs", "1000"), 2, "--bs must be a multiple of 512", "1000");
-        assertOneLine(run("bench", "--socket", s, "--bs", "2M"), 2, "--bs must be", "up to 1M");
-        assertOneLine(run("bench", "--socket", s, "--bs", "0"), 2, "must be positive");
-        assertOneLine(run("bench", "--socket", s, "--bs", "4kb4"), 2, "is not a size");
-        assertOneLine(run("bench", "--socket", s, "--iodepth", "0"), 2, "--iodepth must be 1..1024");
-        assertOneLine(run("bench", "--socket", s, "--qd", "5000"), 2, "--iodepth must be 1..1024");
-        assertOneLine(run("bench", "--socket", s, "--queues", "65"), 2, "--queues must be 1..64");
-        assertOneLine(run("bench", "--socket", s, "--queues", "two"), 2, "two");
-        assertOneLine(run("bench", "--socket", s, "--runtime", "0"), 2, "--runtime must be in (0, 86400]");
-        assertOneLine(run("bench", "--socket", s, "--runtime", "NaN"), 2, "--runtime must be");
-        assertOneLine(run("bench", "--socket", s, "--runtime", "1e9"), 2, "--runtime must be");
-        assertOneLine(run("bench", "--socket", s, "--rwmixread", "101"), 2, "--rwmixread must be 0..100");
-        assertOneLine(run("bench", "--socket", s, "--ring-size", "100"), 2, "--ring-size must be a power of two");
-        assertOneLine(run("bench", "--socket", s, "--qd", "32", "--ring-size", "64"), 2, "--ring-size", "(96)");
-        assertOneLine(run("bench", "--socket", s, "--size", "1K", "--bs", "4k"), 2, "--size");
-        assertOneLine(run("bench", "--socket", s, "--verify", "--extra"), 2, "--extra");
+        CliRun.assertOneLine(CliRun.run("bench", "--socket", s, "--rw", "randomread"), 2, "--rw must be", "randomread");
+        CliRun.assertOneLine(CliRun.run("bench", "--socket", s, "--bs", "1000"), 2, "--bs must be a multiple of 512", "1000");
+        CliRun.assertOneLine(CliRun.run("bench", "--socket", s, "--bs", "2M"), 2, "--bs must be", "up to 1M");
+        CliRun.assertOneLine(CliRun.run("bench", "--socket", s, "--bs", "0"), 2, "must be positive");
+        CliRun.assertOneLine(CliRun.run("bench", "--socket", s, "--bs", "4kb4"), 2, "is not a size");
+        CliRun.assertOneLine(CliRun.run("bench", "--socket", s, "--iodepth", "0"), 2, "--iodepth must be 1..1024");
+        CliRun.assertOneLine(CliRun.run("bench", "--socket", s, "--qd", "5000"), 2, "--iodepth must be 1..1024");
+        CliRun.assertOneLine(CliRun.run("bench", "--socket", s, "--queues", "65"), 2, "--queues must be 1..64");
+        CliRun.assertOneLine(CliRun.run("bench", "--socket", s, "--queues", "two"), 2, "two");
+        CliRun.assertOneLine(CliRun.run("bench", "--socket", s, "--runtime", "0"), 2, "--runtime must be in (0, 86400]");
+        CliRun.assertOneLine(CliRun.run("bench", "--socket", s, "--runtime", "NaN"), 2, "--runtime must be");
+        CliRun.assertOneLine(CliRun.run("bench", "--socket", s, "--runtime", "1e9"), 2, "--runtime must be");
+        CliRun.assertOneLine(CliRun.run("bench", "--socket", s, "--rwmixread", "101"), 2, "--rwmixread must be 0..100");
+        CliRun.assertOneLine(CliRun.run("bench", "--socket", s, "--ring-size", "100"), 2, "--ring-size must be a power of two");
+        CliRun.assertOneLine(CliRun.run("bench", "--socket", s, "--qd", "32", "--ring-size", "64"), 2, "--ring-size", "(96)");
+        CliRun.assertOneLine(CliRun.run("bench", "--socket", s, "--size", "1K", "--bs", "4k"), 2, "--size");
+        CliRun.assertOneLine(CliRun.run("bench", "--socket", s, "--verify", "--extra"), 2, "--extra");
     }
 
     @Test
@@ -105,9 +86,9 @@ class BenchCommandErrorsTest {
         VirtioBlkDevice ro = new VirtioBlkDevice(new MemoryBackend(1 << 20, true),
                 new VirtioBlkSettings(1, 64, 512, "ro", false));
         try (VhostUserServer server = VhostUserServer.start(sock, ro, true)) {
-            assertOneLine(run("bench", "--socket", sock.toString(), "--queues", "2", "--runtime", "0.1"), 1,
+            CliRun.assertOneLine(CliRun.run("bench", "--socket", sock.toString(), "--queues", "2", "--runtime", "0.1"), 1,
                     "--queues 2 but the back-end has 1");
-            assertOneLine(run("bench", "--socket", sock.toString(), "--rw", "randwrite", "--runtime", "0.1"), 1,
+            CliRun.assertOneLine(CliRun.run("bench", "--socket", sock.toString(), "--rw", "randwrite", "--runtime", "0.1"), 1,
                     "read-only");
             assertTrue(Files.exists(sock), "the back-end's socket stays");
             assertEquals(2, server.connections(), "each attempt connected, and the back-end serves on");

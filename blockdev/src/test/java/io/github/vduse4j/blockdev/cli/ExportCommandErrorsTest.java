@@ -1,13 +1,10 @@
 package io.github.vduse4j.blockdev.cli;
 
-import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeFalse;
 
 import io.github.vduse4j.engine.vduse.VduseControl;
 import java.io.IOException;
-import java.io.PrintWriter;
-import java.io.StringWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import org.junit.jupiter.api.Test;
@@ -19,72 +16,55 @@ import org.junit.jupiter.api.io.TempDir;
  */
 class ExportCommandErrorsTest {
 
-    record Result(int code, String err) {}
-
-    static Result run(String... args) {
-        StringWriter sw = new StringWriter();
-        int code = Main.execute(new PrintWriter(sw, true), args);
-        return new Result(code, sw.toString().strip());
-    }
-
-    static void assertOneLine(Result r, int code, String... fragments) {
-        assertEquals(code, r.code(), r.err());
-        assertEquals(1, r.err().lines().count(), "one line: " + r.err());
-        assertTrue(r.err().startsWith("vduse4j: "), r.err());
-        for (String f : fragments) {
-            assertTrue(r.err().contains(f), "'" + f + "' missing in: " + r.err());
-        }
-    }
-
     @Test
     void noBackendChosen() {
-        assertOneLine(run("export"), 2, "--null", "--file", "--memory");
+        CliRun.assertOneLine(CliRun.run("export"), 2, "--null", "--file", "--memory");
     }
 
     @Test
     void twoBackendsChosen() {
-        assertOneLine(run("export", "--null", "1G", "--memory", "1G"), 2, "mutually exclusive");
+        CliRun.assertOneLine(CliRun.run("export", "--null", "1G", "--memory", "1G"), 2, "mutually exclusive");
     }
 
     @Test
     void sizeThatIsNotANumber() {
-        assertOneLine(run("export", "--null", "12X"), 2, "'12X' is not a size");
+        CliRun.assertOneLine(CliRun.run("export", "--null", "12X"), 2, "'12X' is not a size");
     }
 
     @Test
     void sizeNotAMultipleOfTheBlockSize() {
-        assertOneLine(run("export", "--null", "1000"), 2, "not a multiple of the block size 512");
-        assertOneLine(run("export", "--null", "6K", "--block-size", "4096"), 2, "block size 4096");
+        CliRun.assertOneLine(CliRun.run("export", "--null", "1000"), 2, "not a multiple of the block size 512");
+        CliRun.assertOneLine(CliRun.run("export", "--null", "6K", "--block-size", "4096"), 2, "block size 4096");
     }
 
     @Test
     void badNumbers() {
-        assertOneLine(run("export", "--null", "1G", "--block-size", "1024"), 2, "--block-size must be 512 or 4096");
-        assertOneLine(run("export", "--null", "1G", "--queue-size", "100"), 2, "--queue-size must be a power of two");
-        assertOneLine(run("export", "--null", "1G", "--queues", "0"), 2, "--queues must be 1..64");
-        assertOneLine(run("export", "--null", "1G", "--queues", "two"), 2, "two");
+        CliRun.assertOneLine(CliRun.run("export", "--null", "1G", "--block-size", "1024"), 2, "--block-size must be 512 or 4096");
+        CliRun.assertOneLine(CliRun.run("export", "--null", "1G", "--queue-size", "100"), 2, "--queue-size must be a power of two");
+        CliRun.assertOneLine(CliRun.run("export", "--null", "1G", "--queues", "0"), 2, "--queues must be 1..64");
+        CliRun.assertOneLine(CliRun.run("export", "--null", "1G", "--queues", "two"), 2, "two");
     }
 
     @Test
     void badDatapathOptions(@TempDir Path dir) throws IOException {
-        assertOneLine(run("export", "--null", "1G", "--poll", "spin"), 2, "--poll must be busy, adaptive or event");
-        assertOneLine(run("export", "--null", "1G", "--max-spin-us", "-1"), 2, "--max-spin-us must be 0..1000000");
-        assertOneLine(run("export", "--null", "1G", "--cpus", "1-x"), 2, "is not a CPU list");
-        assertOneLine(run("export", "--null", "1G", "--cpus", "4000"), 2, "CPU 4000 is not available to this process");
-        assertOneLine(run("export", "--null", "1G", "--bounce", "ram"), 2, "--bounce must be kernel, hugepages");
-        assertOneLine(run("export", "--null", "1G", "--bounce", "hugepages:3M"), 2, "multiple of 2M");
-        assertOneLine(run("export", "--null", "1G", "--io-engine", "aio"), 2, "--io-engine must be pread or io_uring");
-        assertOneLine(run("export", "--null", "1G", "--direct"), 2, "--io-engine and --direct are for --file");
+        CliRun.assertOneLine(CliRun.run("export", "--null", "1G", "--poll", "spin"), 2, "--poll must be busy, adaptive or event");
+        CliRun.assertOneLine(CliRun.run("export", "--null", "1G", "--max-spin-us", "-1"), 2, "--max-spin-us must be 0..1000000");
+        CliRun.assertOneLine(CliRun.run("export", "--null", "1G", "--cpus", "1-x"), 2, "is not a CPU list");
+        CliRun.assertOneLine(CliRun.run("export", "--null", "1G", "--cpus", "4000"), 2, "CPU 4000 is not available to this process");
+        CliRun.assertOneLine(CliRun.run("export", "--null", "1G", "--bounce", "ram"), 2, "--bounce must be kernel, hugepages");
+        CliRun.assertOneLine(CliRun.run("export", "--null", "1G", "--bounce", "hugepages:3M"), 2, "multiple of 2M");
+        CliRun.assertOneLine(CliRun.run("export", "--null", "1G", "--io-engine", "aio"), 2, "--io-engine must be pread or io_uring");
+        CliRun.assertOneLine(CliRun.run("export", "--null", "1G", "--direct"), 2, "--io-engine and --direct are for --file");
         Path f = dir.resolve("d.img");
         Files.write(f, new byte[4096]);
-        assertOneLine(run("export", "--file", f.toString(), "--io-engine", "pread", "--direct"), 1,
+        CliRun.assertOneLine(CliRun.run("export", "--file", f.toString(), "--io-engine", "pread", "--direct"), 1,
                 "--direct needs --io-engine io_uring");
     }
 
     @Test
     void missingFile(@TempDir Path dir) {
         Path missing = dir.resolve("nope.img");
-        assertOneLine(run("export", "--file", missing.toString()), 1, "does not exist", missing.toString());
+        CliRun.assertOneLine(CliRun.run("export", "--file", missing.toString()), 1, "does not exist", missing.toString());
         assertTrue(Files.notExists(missing), "nothing created");
     }
 
@@ -92,22 +72,22 @@ class ExportCommandErrorsTest {
     void fileSizeNotAMultipleOfTheBlockSize(@TempDir Path dir) throws IOException {
         Path f = dir.resolve("odd.img");
         Files.write(f, new byte[1000]);
-        assertOneLine(run("export", "--file", f.toString()), 2, "1000 bytes", "not a positive multiple");
+        CliRun.assertOneLine(CliRun.run("export", "--file", f.toString()), 2, "1000 bytes", "not a positive multiple");
     }
 
     @Test
     void directoryInsteadOfFile(@TempDir Path dir) {
-        assertOneLine(run("export", "--file", dir.toString()), 1, "is a directory");
+        CliRun.assertOneLine(CliRun.run("export", "--file", dir.toString()), 1, "is a directory");
     }
 
     @Test
     void badDeviceName() {
-        assertOneLine(run("export", "--null", "1G", "--name", "a/b"), 1, "invalid device name");
+        CliRun.assertOneLine(CliRun.run("export", "--null", "1G", "--name", "a/b"), 1, "invalid device name");
     }
 
     @Test
     void hostWithoutVduseSaysWhichModulesToLoad() {
         assumeFalse(Files.exists(VduseControl.CONTROL), "this host has VDUSE; the guest tests cover it");
-        assertOneLine(run("export", "--null", "1G"), 1, "/dev/vduse/control", "modprobe vduse virtio_vdpa");
+        CliRun.assertOneLine(CliRun.run("export", "--null", "1G"), 1, "/dev/vduse/control", "modprobe vduse virtio_vdpa");
     }
 }

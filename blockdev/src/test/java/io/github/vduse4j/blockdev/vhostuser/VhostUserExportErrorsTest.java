@@ -1,20 +1,17 @@
 package io.github.vduse4j.blockdev.vhostuser;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
-import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTimeoutPreemptively;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.github.vduse4j.bindings.FileIo;
 import io.github.vduse4j.bindings.UnixSocket;
 import io.github.vduse4j.blockdev.backend.NullBackend;
-import io.github.vduse4j.blockdev.cli.Main;
+import io.github.vduse4j.blockdev.cli.CliRun;
 import io.github.vduse4j.blockdev.virtio.VirtioBlkDevice;
 import io.github.vduse4j.blockdev.virtio.VirtioBlkSettings;
 import io.github.vduse4j.engine.vhostuser.VhostUserServer;
 import java.io.IOException;
-import java.io.PrintWriter;
-import java.io.StringWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -29,27 +26,12 @@ class VhostUserExportErrorsTest {
     @TempDir
     Path dir;
 
-    record Result(int code, String err) {}
-
     /** Runs the CLI in-process; the guard only turns a regression (an export that starts and waits) into a failure. */
-    static Result run(String... args) {
-        return assertTimeoutPreemptively(Duration.ofSeconds(60), () -> {
-            StringWriter sw = new StringWriter();
-            int code = Main.execute(new PrintWriter(sw, true), args);
-            return new Result(code, sw.toString().strip());
-        });
+    static CliRun.Result run(String... args) {
+        return assertTimeoutPreemptively(Duration.ofSeconds(60), () -> CliRun.run(args));
     }
 
-    static void assertOneLine(Result r, int code, String... fragments) {
-        assertEquals(code, r.code(), r.err());
-        assertEquals(1, r.err().lines().count(), "one line: " + r.err());
-        assertTrue(r.err().startsWith("vduse4j: "), r.err());
-        for (String f : fragments) {
-            assertTrue(r.err().contains(f), "'" + f + "' missing in: " + r.err());
-        }
-    }
-
-    private Result export(Path sock, String... more) {
+    private CliRun.Result export(Path sock, String... more) {
         String[] args = new String[5 + more.length];
         args[0] = "export";
         args[1] = "--transport";
@@ -63,23 +45,23 @@ class VhostUserExportErrorsTest {
     @Test
     void transportAndSocketOptions() {
         Path sock = dir.resolve("t.sock");
-        assertOneLine(run("export", "--transport", "vhost-user", "--null", "1M"), 2, "--transport vhost-user needs --socket");
-        assertOneLine(run("export", "--transport", "vhostuser", "--socket", sock.toString(), "--null", "1M"), 2,
+        CliRun.assertOneLine(run("export", "--transport", "vhost-user", "--null", "1M"), 2, "--transport vhost-user needs --socket");
+        CliRun.assertOneLine(run("export", "--transport", "vhostuser", "--socket", sock.toString(), "--null", "1M"), 2,
                 "--transport must be vduse or vhost-user", "vhostuser");
-        assertOneLine(run("export", "--socket", sock.toString(), "--null", "1M"), 2, "--socket is for --transport vhost-user");
-        assertOneLine(export(sock, "--null", "1M", "--bounce", "hugepages"), 2, "--bounce is for --transport vduse");
+        CliRun.assertOneLine(run("export", "--socket", sock.toString(), "--null", "1M"), 2, "--socket is for --transport vhost-user");
+        CliRun.assertOneLine(export(sock, "--null", "1M", "--bounce", "hugepages"), 2, "--bounce is for --transport vduse");
         assertTrue(Files.notExists(sock), "no socket file");
     }
 
     @Test
     void badNumbersCreateNoSocket() {
         Path sock = dir.resolve("n.sock");
-        assertOneLine(export(sock), 2, "--null", "--file", "--memory");
-        assertOneLine(export(sock, "--null", "1000"), 2, "not a multiple of the block size 512");
-        assertOneLine(export(sock, "--memory", "1M", "--queues", "0"), 2, "--queues must be 1..64");
-        assertOneLine(export(sock, "--null", "1M", "--queue-size", "48"), 2, "--queue-size must be a power of two");
-        assertOneLine(export(sock, "--null", "1M", "--poll", "spin"), 2, "--poll must be busy, adaptive or event");
-        assertOneLine(export(sock, "--null", "1M", "--direct"), 2, "--io-engine and --direct are for --file");
+        CliRun.assertOneLine(export(sock), 2, "--null", "--file", "--memory");
+        CliRun.assertOneLine(export(sock, "--null", "1000"), 2, "not a multiple of the block size 512");
+        CliRun.assertOneLine(export(sock, "--memory", "1M", "--queues", "0"), 2, "--queues must be 1..64");
+        CliRun.assertOneLine(export(sock, "--null", "1M", "--queue-size", "48"), 2, "--queue-size must be a power of two");
+        CliRun.assertOneLine(export(sock, "--null", "1M", "--poll", "spin"), 2, "--poll must be busy, adaptive or event");
+        CliRun.assertOneLine(export(sock, "--null", "1M", "--direct"), 2, "--io-engine and --direct are for --file");
         assertTrue(Files.notExists(sock), "no socket file");
     }
 
@@ -87,7 +69,7 @@ class VhostUserExportErrorsTest {
     void missingFileCreatesNoSocket() {
         Path sock = dir.resolve("f.sock");
         Path missing = dir.resolve("nope.img");
-        assertOneLine(export(sock, "--file", missing.toString()), 1, "does not exist", missing.toString());
+        CliRun.assertOneLine(export(sock, "--file", missing.toString()), 1, "does not exist", missing.toString());
         assertTrue(Files.notExists(sock), "no socket file");
         assertTrue(Files.notExists(missing), "no image created");
     }
@@ -95,14 +77,14 @@ class VhostUserExportErrorsTest {
     @Test
     void socketInAMissingDirectory() {
         Path sock = dir.resolve("no/such/dir/x.sock");
-        assertOneLine(export(sock, "--null", "1M"), 1, "cannot listen on", sock.toString(), "ENOENT");
+        CliRun.assertOneLine(export(sock, "--null", "1M"), 1, "cannot listen on", sock.toString(), "ENOENT");
         assertTrue(Files.notExists(sock.getParent()), "nothing created");
     }
 
     @Test
     void socketPathTooLong() {
         Path sock = dir.resolve("x".repeat(120) + ".sock");
-        assertOneLine(export(sock, "--null", "1M"), 1, "cannot listen on", "1.." + UnixSocket.MAX_PATH_BYTES + " bytes");
+        CliRun.assertOneLine(export(sock, "--null", "1M"), 1, "cannot listen on", "1.." + UnixSocket.MAX_PATH_BYTES + " bytes");
         assertTrue(Files.notExists(sock), "no socket file");
     }
 
@@ -111,7 +93,7 @@ class VhostUserExportErrorsTest {
         Path file = dir.resolve("important.img");
         byte[] data = {1, 2, 3, 4};
         Files.write(file, data);
-        assertOneLine(export(file, "--null", "1M"), 1, "exists and is not a socket");
+        CliRun.assertOneLine(export(file, "--null", "1M"), 1, "exists and is not a socket");
         assertArrayEquals(data, Files.readAllBytes(file), "the file is untouched");
     }
 
@@ -121,7 +103,7 @@ class VhostUserExportErrorsTest {
         VirtioBlkDevice dev = new VirtioBlkDevice(new NullBackend(1 << 20, false),
                 new VirtioBlkSettings(1, 64, 512, "live", false));
         try (VhostUserServer live = VhostUserServer.start(sock, dev, true)) {
-            assertOneLine(export(sock, "--null", "1M"), 1, "in use by a running back-end");
+            CliRun.assertOneLine(export(sock, "--null", "1M"), 1, "in use by a running back-end");
             assertTrue(Files.exists(sock), "the running back-end keeps its socket");
             FileIo.close(UnixSocket.connect(sock.toString())); // and still accepts on it
         }
