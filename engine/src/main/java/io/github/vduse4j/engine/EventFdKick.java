@@ -4,6 +4,7 @@ import io.github.vduse4j.bindings.CallState;
 import io.github.vduse4j.bindings.Errno;
 import io.github.vduse4j.bindings.EventFd;
 import io.github.vduse4j.bindings.FileIo;
+import io.github.vduse4j.bindings.Poll;
 import java.util.concurrent.locks.LockSupport;
 
 /**
@@ -13,6 +14,8 @@ import java.util.concurrent.locks.LockSupport;
 public final class EventFdKick implements KickSource, AutoCloseable {
     private final int fd;
     private final CallState pollerState = new CallState();
+    /** The poller's pollfd pair (kick, completion fd), made on first use by the poller thread. */
+    private Poll pair;
 
     /** Creates a fresh eventfd. */
     public EventFdKick() {
@@ -38,6 +41,36 @@ public final class EventFdKick implements KickSource, AutoCloseable {
         if (r < 0) {
             // EBADF and the like only during teardown: don't spin, the poller re-checks its command.
             LockSupport.parkNanos(1_000_000L);
+        }
+    }
+
+    /** Poller thread only: blocks until a kick or a completion, consuming whichever fired. */
+    @Override
+    public void await(int completionFd) {
+        if (completionFd < 0) {
+            await();
+            return;
+        }
+        Poll p = pair;
+        if (p == null) {
+            p = pair = new Poll(2);
+            p.add(fd, Poll.POLLIN);
+            p.add(completionFd, Poll.POLLIN);
+        } else {
+            p.set(1, completionFd, Poll.POLLIN);
+        }
+        int n = p.pollRaw(pollerState, -1);
+        if (n < 0) {
+            if (n != -Errno.EINTR) {
+                LockSupport.parkNanos(1_000_000L); // EBADF and the like only during teardown
+            }
+            return;
+        }
+        if ((p.revents(0) & Poll.POLLIN) != 0) {
+            EventFd.consumeRaw(pollerState, fd); // readable: does not block
+        }
+        if ((p.revents(1) & Poll.POLLIN) != 0) {
+            EventFd.consumeRaw(pollerState, completionFd); // non-blocking eventfd
         }
     }
 

@@ -4,7 +4,6 @@ import io.github.vduse4j.ring.GuestMemory;
 import io.github.vduse4j.ring.Translation;
 import java.lang.foreign.MemorySegment;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.List;
 
 /**
@@ -38,12 +37,10 @@ public final class IotlbMapCache implements GuestMemory {
         void unmap(Mapping mapping);
     }
 
-    private static final Mapping[] EMPTY = new Mapping[0];
-
     private final Source source;
     private final int maxEntries;
     private final Object lock = new Object();
-    private volatile Mapping[] table = EMPTY;
+    private volatile IovaTable<Mapping> table = IovaTable.empty();
     /** Replaced by a newer overlapping entry but possibly still in a poller's hands: unmapped on invalidate. */
     private final List<Mapping> retired = new ArrayList<>();
     private long misses;
@@ -59,7 +56,7 @@ public final class IotlbMapCache implements GuestMemory {
         if (len <= 0) {
             return false;
         }
-        Mapping m = find(table, addr);
+        Mapping m = table.find(addr);
         if (m == null && (m = miss(addr)) == null) {
             return false;
         }
@@ -75,26 +72,9 @@ public final class IotlbMapCache implements GuestMemory {
         return true;
     }
 
-    private static Mapping find(Mapping[] t, long addr) {
-        int lo = 0;
-        int hi = t.length - 1;
-        while (lo <= hi) {
-            int mid = (lo + hi) >>> 1;
-            Mapping m = t[mid];
-            if (Long.compareUnsigned(addr, m.start) < 0) {
-                hi = mid - 1;
-            } else if (Long.compareUnsigned(addr, m.last) > 0) {
-                lo = mid + 1;
-            } else {
-                return m;
-            }
-        }
-        return null;
-    }
-
     private Mapping miss(long addr) {
         synchronized (lock) {
-            Mapping m = find(table, addr);
+            Mapping m = table.find(addr);
             if (m != null) {
                 return m;
             }
@@ -106,10 +86,11 @@ public final class IotlbMapCache implements GuestMemory {
                 return null;
             }
             misses++;
-            List<Mapping> next = new ArrayList<>(Arrays.asList(table));
+            List<Mapping> current = table.entries();
+            List<Mapping> next = new ArrayList<>(current);
             // A new entry overlapping stale ones replaces them (the source's view is the truth); the stale
             // mappings stay mapped until invalidate() so a poller that still holds them cannot fault.
-            for (Mapping old : table) {
+            for (Mapping old : current) {
                 if (old.overlaps(m.start, m.last)) {
                     next.remove(old);
                     retired.add(old);
@@ -120,8 +101,7 @@ public final class IotlbMapCache implements GuestMemory {
                 return null;
             }
             next.add(m);
-            next.sort((a, b) -> Long.compareUnsigned(a.start, b.start));
-            table = next.toArray(EMPTY);
+            table = IovaTable.of(next, Mapping::start, Mapping::last);
             return m;
         }
     }
@@ -136,10 +116,10 @@ public final class IotlbMapCache implements GuestMemory {
         synchronized (lock) {
             List<Mapping> keep = new ArrayList<>();
             List<Mapping> drop = new ArrayList<>();
-            for (Mapping m : table) {
+            for (Mapping m : table.entries()) {
                 (m.overlaps(start, last) ? drop : keep).add(m);
             }
-            table = keep.toArray(EMPTY);
+            table = IovaTable.of(keep, Mapping::start, Mapping::last);
             drop.addAll(retired);
             retired.clear();
             for (Mapping m : drop) {
@@ -156,7 +136,7 @@ public final class IotlbMapCache implements GuestMemory {
 
     /** Cached entries now. */
     public int size() {
-        return table.length;
+        return table.size();
     }
 
     /** Slow-path mappings made so far. */

@@ -19,6 +19,15 @@ public interface QueueHandler extends AutoCloseable {
     /** Requests popped but not yet completed; the poller drains these to 0 before it pauses or stops. */
     int inflight();
 
+    /**
+     * An fd that becomes readable when in-flight asynchronous work completes (e.g. an eventfd registered with
+     * io_uring), or -1. With one, a poller whose ring is empty sleeps on it together with the kick instead of
+     * spinning until the backend finishes.
+     */
+    default int completionFd() {
+        return -1;
+    }
+
     /** Counters for stats: requests completed, bytes read, bytes written, errors. */
     QueueStats stats();
 

@@ -16,7 +16,9 @@ import java.util.function.BooleanSupplier;
  * when work came soon after the poller had to sleep and halves when the device was idle longer than the
  * maximum); BUSY never sleeps. Before sleeping the poller re-enables notifications and re-checks the ring, so a
  * buffer added in between is never missed (virtio 1.2 §2.7.10: the driver reads the flag / avail_event only
- * after publishing its index), then sleeps on the kick source.
+ * after publishing its index), then sleeps on the kick source. Backend work in flight (io_uring) keeps the same
+ * strategy when the handler offers a {@link QueueHandler#completionFd()}: the poller sleeps on the kick and that
+ * fd together, so a slow device costs no CPU; without one it spins until the backend is done.
  *
  * <p>The control thread pauses the poller (for IOTLB invalidation or state queries), resumes or stops it.
  * A paused poller has drained its in-flight requests. Nothing thrown on the datapath escapes: a failure
@@ -129,8 +131,9 @@ public final class QueuePoller implements Runnable {
                 parkUntilCommand(); // NEEDS_RESET: wait for the transport to reset or stop this queue
                 continue;
             }
-            if (h.inflight() > 0 || busy) {
-                Thread.onSpinWait(); // backend work outstanding, or busy polling: keep reaping
+            int completionFd = h.inflight() > 0 ? h.completionFd() : -1;
+            if (busy || (h.inflight() > 0 && completionFd < 0)) {
+                Thread.onSpinWait(); // busy polling, or backend work outstanding it cannot wake us for: keep reaping
                 continue;
             }
             long now = System.nanoTime();
@@ -147,7 +150,7 @@ public final class QueuePoller implements Runnable {
                 continue;
             }
             slept = true;
-            kick.await();
+            kick.await(completionFd); // a kick, or a completion of the backend's in-flight work
             q.disableNotifications();
         }
     }

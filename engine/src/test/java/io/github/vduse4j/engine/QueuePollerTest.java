@@ -54,6 +54,57 @@ class QueuePollerTest {
         public void close() {}
     }
 
+    /** Holds every chain it pops (backend work in flight) until released, then completes them all. */
+    static final class DeferredHandler implements QueueHandler {
+        final DescriptorChain chain = new DescriptorChain(512);
+        final QueueStats stats = new QueueStats();
+        final int[] held = new int[128];
+        final int completionFd;
+        volatile int heldCount;
+        volatile boolean release;
+        volatile long calls;
+
+        DeferredHandler(int completionFd) {
+            this.completionFd = completionFd;
+        }
+
+        @Override
+        public int process(Virtqueue queue, int budget) {
+            calls++;
+            int n = 0;
+            while (n < budget && queue.pop(chain) == Virtqueue.POPPED) {
+                held[heldCount++] = chain.id();
+                n++;
+            }
+            if (release && heldCount > 0) {
+                for (int i = 0; i < heldCount; i++) {
+                    queue.complete(held[i], 64);
+                }
+                n += heldCount;
+                heldCount = 0;
+            }
+            return n;
+        }
+
+        @Override
+        public int inflight() {
+            return heldCount;
+        }
+
+        @Override
+        public int completionFd() {
+            return completionFd;
+        }
+
+        @Override
+        public QueueStats stats() {
+            return stats;
+        }
+
+        @Override
+        public void close() {}
+    }
+
     VirtqueueDriver driver;
     EventFdKick kick;
     QueuePoller poller;
@@ -61,9 +112,13 @@ class QueuePollerTest {
     final EchoHandler handler = new EchoHandler();
 
     void start(boolean packed, boolean eventIdx) {
+        start(packed, eventIdx, handler);
+    }
+
+    void start(boolean packed, boolean eventIdx, QueueHandler h) {
         driver = DriverConfig.of(128).eventIdx(eventIdx).dataRegions(1, 1 << 20).build(packed);
         kick = new EventFdKick();
-        poller = new QueuePoller(0, driver.newDeviceQueue(), handler, kick, interrupts::incrementAndGet);
+        poller = new QueuePoller(0, driver.newDeviceQueue(), h, kick, interrupts::incrementAndGet);
         poller.start();
     }
 
@@ -119,6 +174,46 @@ class QueuePollerTest {
         assertTrue(driver.kicks() > 0, "the poller slept and asked for kicks");
         assertTrue(interrupts.get() > 0, "and sent used-buffer notifications");
         assertTrue(poller.isRunning());
+    }
+
+    /**
+     * Backend work in flight with a completion fd: once the ring is empty the poller sleeps on kick + completion
+     * fd (a handful of process() calls in 300 ms, where spinning makes hundreds of thousands), and the
+     * completion's signal wakes it to publish.
+     */
+    @ParameterizedTest(name = "completion fd: {0}")
+    @ValueSource(booleans = {true, false})
+    void inFlightBackendWorkSleepsOnTheCompletionFdInsteadOfSpinning(boolean withFd) throws InterruptedException {
+        int completionFd = io.github.vduse4j.bindings.EventFd.create(0,
+                io.github.vduse4j.bindings.EventFd.EFD_NONBLOCK | io.github.vduse4j.bindings.EventFd.EFD_CLOEXEC);
+        try {
+            DeferredHandler h = new DeferredHandler(withFd ? completionFd : -1);
+            start(false, true, h);
+            addAndKick(2);
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+            while (h.heldCount < 2 && System.nanoTime() < deadline) {
+                Thread.sleep(1);
+            }
+            assertEquals(2, h.heldCount, "both requests are in flight at the backend");
+            Thread.sleep(50); // past the adaptive spin window
+            long before = h.calls;
+            Thread.sleep(300);
+            long calls = h.calls - before;
+            if (withFd) {
+                assertTrue(calls < 50, "sleeps while the backend works, made " + calls + " process() calls");
+            } else {
+                assertTrue(calls > 1000, "without a completion fd it keeps reaping, made only " + calls);
+            }
+            h.release = true;
+            io.github.vduse4j.bindings.EventFd.signal(completionFd);
+            assertEquals(2, reap(2), "the completion woke the poller and was published");
+            addAndKick(3); // still serving new requests afterwards
+            assertEquals(3, reap(3));
+        } finally {
+            poller.stop();
+            poller = null;
+            io.github.vduse4j.bindings.FileIo.close(completionFd);
+        }
     }
 
     @Test

@@ -22,6 +22,15 @@ public interface BackendQueue extends AutoCloseable {
         return 0;
     }
 
+    /**
+     * An fd that becomes readable when asynchronous work completes (an eventfd the kernel signals), so the poller
+     * can sleep on it together with the kick instead of spinning while requests are in flight; -1 if there is
+     * none (synchronous backends complete everything inside {@link #submit}).
+     */
+    default int completionFd() {
+        return -1;
+    }
+
     @Override
     default void close() {}
 }

@@ -3,6 +3,7 @@ package io.github.vduse4j.blockdev.backend;
 import io.github.vduse4j.bindings.CallState;
 import io.github.vduse4j.bindings.Errno;
 import io.github.vduse4j.bindings.ErrnoException;
+import io.github.vduse4j.bindings.EventFd;
 import io.github.vduse4j.bindings.FileIo;
 import io.github.vduse4j.bindings.uapi.Uapi;
 import java.lang.foreign.Arena;
@@ -92,6 +93,9 @@ final class IoUringFileQueue implements BackendQueue {
     /** Test seam: WRITE_ZEROES goes straight to writing zeros, as on a file system without fallocate. */
     boolean zeroByWriting;
 
+    /** Signalled by the kernel at every completion (IORING_REGISTER_EVENTFD), or -1 where that is refused. */
+    private final int completionFd;
+
     IoUringFileQueue(IoUringFileBackend backend, IoUringFileBackend.Options o) {
         int ioCap = Integer.highestOneBit(Math.max(64, 4 * o.queueDepth()) - 1) << 1;
         ioCap = Math.min(ioCap, 65536); // IORING_MAX_CQ_ENTRIES
@@ -109,6 +113,7 @@ final class IoUringFileQueue implements BackendQueue {
                 }
             }
             this.iovecs = arena.allocate(IOVEC_SIZE * IOV_PER_IO * capacity, 4096);
+            this.completionFd = completionEventFd(ring);
         } catch (RuntimeException e) {
             ring.close();
             throw e;
@@ -460,6 +465,23 @@ final class IoUringFileQueue implements BackendQueue {
         return true;
     }
 
+    /** A non-blocking eventfd registered with the ring, or -1 if the kernel refuses it (the poller then spins). */
+    private static int completionEventFd(IoUringRing ring) {
+        int efd = EventFd.create(0, EventFd.EFD_NONBLOCK | EventFd.EFD_CLOEXEC);
+        try {
+            ring.registerEventFd(efd);
+            return efd;
+        } catch (ErrnoException e) {
+            FileIo.close(efd);
+            return -1;
+        }
+    }
+
+    @Override
+    public int completionFd() {
+        return completionFd;
+    }
+
     /** Waits for what is still in flight (the kernel writes into the driver's buffers until then), then frees the ring. */
     @Override
     public void close() {
@@ -476,6 +498,9 @@ final class IoUringFileQueue implements BackendQueue {
             reap();
         }
         ring.close();
+        if (completionFd >= 0) {
+            FileIo.close(completionFd);
+        }
         arena.close();
     }
 }

@@ -151,14 +151,16 @@ public final class IoUringRing implements AutoCloseable {
     }
 
     /**
-     * Opens with the flags that suit a busy-polling submitter ({@code SUBMIT_ALL}, {@code COOP_TASKRUN},
-     * {@code TASKRUN_FLAG}: completions run as task work at our next {@code io_uring_enter} instead of
-     * interrupting the poller with an IPI, and the SQ flags say when that is due), dropping the flags an older
-     * kernel rejects with {@code EINVAL}.
+     * Opens the ring a queue poller owns: {@code SUBMIT_ALL} (a bad SQE does not stall the rest), dropped on an
+     * older kernel that rejects it with {@code EINVAL}.
+     *
+     * <p>Not {@code COOP_TASKRUN}/{@code DEFER_TASKRUN}: with those, completions are posted only when this thread
+     * next enters the kernel, so a poller that sleeps in poll(2) on the kick and the completion eventfd (see
+     * {@link #registerEventFd}) would never be woken by its own I/O. Without them the kernel notifies the thread
+     * (task work with TWA_SIGNAL), which costs an IPI when it is running in user space but never loses a wake-up.
      */
     public static IoUringRing openForPolling(int sqEntries, int cqEntries) {
         int[] attempts = {
-            Uapi.IORING_SETUP_SUBMIT_ALL() | Uapi.IORING_SETUP_COOP_TASKRUN() | Uapi.IORING_SETUP_TASKRUN_FLAG(), // 5.19+
             Uapi.IORING_SETUP_SUBMIT_ALL(), // 5.18+
             0,
         };
@@ -215,6 +217,17 @@ public final class IoUringRing implements AutoCloseable {
         try (Arena a = Arena.ofConfined()) {
             MemorySegment fds = a.allocateFrom(ValueLayout.JAVA_INT, fileFd);
             Syscall.ioUringRegister(fd, Uapi.IORING_REGISTER_FILES(), fds, 1);
+        }
+    }
+
+    /**
+     * {@code io_uring_register(IORING_REGISTER_EVENTFD)}: the kernel signals {@code eventFd} whenever it posts a
+     * completion, so a poller with nothing else to do can sleep in poll(2) on it instead of spinning on the CQ.
+     */
+    public void registerEventFd(int eventFd) {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment fds = a.allocateFrom(ValueLayout.JAVA_INT, eventFd);
+            Syscall.ioUringRegister(fd, Uapi.IORING_REGISTER_EVENTFD(), fds, 1);
         }
     }
 

@@ -332,6 +332,11 @@ final class VirtioBlkQueueHandler implements QueueHandler, BlockRequest.Completi
     }
 
     @Override
+    public int completionFd() {
+        return backend.completionFd();
+    }
+
+    @Override
     public QueueStats stats() {
         return stats;
     }

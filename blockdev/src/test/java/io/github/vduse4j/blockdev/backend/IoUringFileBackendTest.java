@@ -262,6 +262,33 @@ class IoUringFileBackendTest {
         return a;
     }
 
+    /** The completion eventfd the poller sleeps on: quiet while nothing completed, readable once a read has. */
+    @Test
+    void aCompletionMakesTheCompletionFdReadable() throws IOException {
+        assumeIoUring();
+        Path f = file(dir, "cfd.img", new byte[1 << 20]);
+        io.github.vduse4j.bindings.Poll poll = new io.github.vduse4j.bindings.Poll(1);
+        try (IoUringFileBackend b = open(f, IoUringFileBackend.Options.defaults())) {
+            IoUringFileQueue q = (IoUringFileQueue) b.openQueue(0);
+            int cfd = q.completionFd();
+            assertTrue(cfd >= 0, "the ring accepted IORING_REGISTER_EVENTFD");
+            poll.add(cfd, io.github.vduse4j.bindings.Poll.POLLIN);
+            assertEquals(0, poll.poll(0), "nothing completed yet");
+            Driver d = new Driver(q, 1, 1);
+            BlockRequest r = d.slots[0];
+            r.reset(BlockRequest.READ, 4096);
+            r.addBuffer(arena.allocate(4096, 4096), 0, 4096);
+            q.submit(r);
+            q.poll(); // the poller's reap step is also where SQEs go to the kernel
+            // Not reaped here: the thread sleeps in poll(2) and the kernel must still post the CQE and signal.
+            assertEquals(1, poll.poll(10_000), "the kernel signalled the completion");
+            assertEquals(BlockRequest.STATUS_OK, d.drain(0));
+            assertTrue(io.github.vduse4j.bindings.EventFd.consume(cfd) >= 1);
+            assertEquals(0, poll.poll(0), "consumed: quiet again");
+            q.close();
+        }
+    }
+
     @Test
     void writeThenFlushReachesTheFile() throws IOException {
         assumeIoUring();

@@ -4,6 +4,7 @@ import static io.github.vduse4j.engine.vhostuser.VhostUserProtocol.*;
 import static io.github.vduse4j.ring.GuestMemory.READ;
 import static io.github.vduse4j.ring.GuestMemory.WRITE;
 
+import io.github.vduse4j.engine.IovaTable;
 import io.github.vduse4j.ring.GuestMemory;
 import io.github.vduse4j.ring.Translation;
 import java.lang.foreign.MemorySegment;
@@ -65,7 +66,6 @@ final class VhostUserIotlb {
         }
     }
 
-    private static final Entry[] EMPTY = new Entry[0];
     /** Bound on one miss (QEMU answers in microseconds; a hostile or dead frontend must not hang a queue). */
     static final int MISS_TIMEOUT_MILLIS = 5000;
     /** Bound on the shared table (a frontend could otherwise grow it without limit); the oldest entries go first. */
@@ -76,7 +76,7 @@ final class VhostUserIotlb {
     static final boolean TRACE = Boolean.getBoolean("vduse4j.vhostuser.iotlbTrace");
 
     private final Object monitor = new Object();
-    private volatile Entry[] table = EMPTY;
+    private volatile IovaTable<Entry> table = IovaTable.empty();
     /** Sequence number of the newest entry (control thread writes under the monitor). */
     private volatile long seq;
     private volatile BackendChannel channel;
@@ -168,23 +168,6 @@ final class VhostUserIotlb {
         }
     }
 
-    private static Entry find(Entry[] t, long addr) {
-        int lo = 0;
-        int hi = t.length - 1;
-        while (lo <= hi) {
-            int mid = (lo + hi) >>> 1;
-            Entry m = t[mid];
-            if (Long.compareUnsigned(addr, m.start) < 0) {
-                hi = mid - 1;
-            } else if (Long.compareUnsigned(addr, m.last) > 0) {
-                lo = mid + 1;
-            } else {
-                return m;
-            }
-        }
-        return null;
-    }
-
     /**
      * Poller thread: asks the frontend (BACKEND_IOTLB_MSG MISS) and waits, bounded, for an UPDATE covering
      * {@code addr} that arrived after the question. The control thread never waits here (it applies the UPDATE).
@@ -212,7 +195,7 @@ final class VhostUserIotlb {
             boolean answered = sent != BackendChannel.SENT; // with REPLY_ACK the UPDATE came before the answer
             synchronized (monitor) {
                 while (true) {
-                    Entry e = find(table, addr);
+                    Entry e = table.find(addr);
                     if (e != null && e.seq > since && (e.access & access) == access && e.valid) {
                         return e;
                     }
@@ -275,8 +258,8 @@ final class VhostUserIotlb {
         }
         synchronized (monitor) {
             long s = seq + 1;
-            List<Entry> next = new ArrayList<>(pieces.size() + table.length);
-            for (Entry e : table) {
+            List<Entry> next = new ArrayList<>(pieces.size() + table.size());
+            for (Entry e : table.entries()) {
                 if (e.overlaps(iova, iova + size - 1)) {
                     e.valid = false; // replaced
                 } else {
@@ -310,15 +293,15 @@ final class VhostUserIotlb {
             last = -1L; // to the end of the address space
         }
         synchronized (monitor) {
-            List<Entry> next = new ArrayList<>(table.length);
-            for (Entry e : table) {
+            List<Entry> next = new ArrayList<>(table.size());
+            for (Entry e : table.entries()) {
                 if (e.overlaps(iova, last)) {
                     e.valid = false;
                 } else {
                     next.add(e);
                 }
             }
-            int dropped = table.length - next.size();
+            int dropped = table.size() - next.size();
             if (TRACE) {
                 trace("I iova=0x%x size=0x%x dropped=%d", iova, size, dropped);
             }
@@ -333,16 +316,14 @@ final class VhostUserIotlb {
             trace("C");
         }
         synchronized (monitor) {
-            for (Entry e : table) {
+            for (Entry e : table.entries()) {
                 e.valid = false;
             }
-            table = EMPTY;
+            table = IovaTable.empty();
         }
     }
 
     private void publish(List<Entry> entries) {
-        Entry[] t = entries.toArray(EMPTY);
-        Arrays.sort(t, (a, b) -> Long.compareUnsigned(a.start, b.start));
-        table = t;
+        table = IovaTable.of(entries, e -> e.start, e -> e.last);
     }
 }

@@ -1,0 +1,70 @@
+# Shared guest-side helpers of the VDUSE benchmarks (sourced by scripts/bench/*-guest, which run inside the
+# scripts/vm guest): start qemu-storage-daemon's vduse-blk export or vduse4j's export, run fio on the resulting
+# /dev/vdX and print one "BENCH ..." line per run.
+#   BENCH peer=P group=G rw=RW qd=N jobs=N iops=N p50_us=X p99_us=X
+# The host side (lib/ratio-table.py) divides each row by the qemu-storage-daemon row of the same group, rw, qd and
+# jobs. Needs VDUSE4J_DATA (the --data share holding vduse4j.jar) and BENCH_RUNTIME (seconds per fio run).
+D=${VDUSE4J_DATA:?no data share}
+JAVA=${JAVA_HOME:-/usr/lib/jvm/temurin-25-jdk-amd64}/bin/java
+RUNTIME=${BENCH_RUNTIME:-10}
+GROUP=default
+dev= pid=
+
+wait_dev() { # wait_dev NAME: sets dev to /dev/vdX of vdpa device NAME
+    dev=
+    for _ in $(seq 300); do
+        dev=$(ls /sys/bus/vdpa/devices/"$1"/virtio*/block 2>/dev/null) && [ -b "/dev/$dev" ] && { dev=/dev/$dev; return 0; }
+        dev=; sleep 0.1
+    done
+    return 1
+}
+
+fio_json() { # fio_json PEER RW QD JOBS ENGINE: one fio run on $dev, bounded in time
+    local j
+    j=$(timeout $((RUNTIME + 60)) fio --name=b --filename="$dev" --direct=1 --rw="$2" --bs=4k --time_based \
+            --runtime="$RUNTIME" --ramp_time=2 --ioengine="$5" --iodepth="$3" --numjobs="$4" --group_reporting \
+            --cpus_allowed=0-1 --cpus_allowed_policy=split --output-format=json 2>/dev/null)
+    python3 -c 'import json,sys
+job = json.load(sys.stdin)["jobs"][0]
+r = job["write"] if "write" in sys.argv[3] else job["read"]
+p = r["clat_ns"]["percentile"]
+print("BENCH peer=%s group=%s rw=%s qd=%s jobs=%s iops=%d p50_us=%.1f p99_us=%.1f"
+      % (sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5], r["iops"],
+         p["50.000000"] / 1e3, p["99.000000"] / 1e3))' "$1" "$GROUP" "$2" "$3" "$4" <<<"$j" \
+        || echo "BENCH-ERROR peer=$1 group=$GROUP rw=$2 qd=$3 jobs=$4"
+}
+
+qsd_export() { # qsd_export QUEUES BLOCKDEV-OPTIONS: qemu-storage-daemon vduse-blk export of node n0 as $dev
+    qemu-storage-daemon --blockdev "$2" \
+        --export type=vduse-blk,id=e0,node-name=n0,name=qsd0,writable=on,num-queues="$1",queue-size=256 >/tmp/qsd.log 2>&1 &
+    pid=$!
+    for _ in $(seq 100); do [ -c /dev/vduse/qsd0 ] && break; sleep 0.1; done
+    vdpa dev add name qsd0 mgmtdev vduse && wait_dev qsd0 && return 0
+    echo "BENCH-ERROR qemu-storage-daemon export did not come up: $(tr '\n' ' ' </tmp/qsd.log)"
+    return 1
+}
+
+qsd_stop() {
+    vdpa dev del qsd0; kill $pid; wait $pid 2>/dev/null
+}
+
+ours_export() { # ours_export LABEL EXPORT-OPTIONS...: vduse4j export as $dev
+    local label=$1; shift
+    "$JAVA" -jar "$D/vduse4j.jar" export --name v4j0 --queue-size 256 "$@" >/tmp/v4j.out 2>/tmp/v4j.err &
+    pid=$!
+    for _ in $(seq 600); do [ -s /tmp/v4j.out ] && break; kill -0 $pid 2>/dev/null || break; sleep 0.1; done
+    dev=$(head -n 1 /tmp/v4j.out)
+    [ -b "$dev" ] && return 0
+    echo "BENCH-ERROR $label did not start: $(tr '\n' ' ' </tmp/v4j.err)"
+    return 1
+}
+
+ours_stop() { # ours_stop LABEL: SIGTERM, then at most 60 s for a clean exit before reporting and killing
+    kill -TERM $pid
+    for _ in $(seq 600); do kill -0 $pid 2>/dev/null || break; sleep 0.1; done
+    if kill -0 $pid 2>/dev/null; then
+        echo "BENCH-ERROR $1 did not stop within 60 s: $(tr '\n' ' ' </tmp/v4j.err)"
+        kill -9 $pid
+    fi
+    wait $pid 2>/dev/null
+}
