@@ -1,7 +1,8 @@
 #!/bin/bash
 # End-to-end test of `vduse4j export --transport vhost-user` with QEMU as the frontend: the host exports a file
 # on a vhost-user socket, the test guest (scripts/vm) gets it as vhost-user-blk-pci (/dev/vda) and runs
-# scripts/e2e/vhost-user-guest (fio --verify=crc32c, a checksum the host compares with the file). Once per mode:
+# scripts/e2e/vhost-user-guest (fio --verify=crc32c, a checksum the host compares with the file, the cache mode switched
+# to writethrough and back through /sys/block/vda/cache_type). Once per mode:
 #   plain      split ring, 1 queue
 #   viommu     split ring, 1 queue, behind a vIOMMU (intel-iommu, device-iotlb, iommu_platform=on: IOTLB misses,
 #              updates and invalidations flow)
@@ -58,6 +59,15 @@ for mode in ${E2E_VHOST_USER_MODES:-plain viommu packed-mq}; do
     [ "$erc" -eq 0 ] && echo "E2E-PASS $mode host: export exited 0 on SIGTERM" ||
         { echo "E2E-FAIL $mode host: export exit status $erc"; fails=$((fails + 1)); }
     grep -h "stats\|refused\|vhost-user" "$data/export-$mode.err" | sed "s/^/E2E-INFO $mode export: /" | tail -n 30
+    # the guest switched to writethrough for one fio run (vhost-user-guest): the back-end flushed after its writes
+    wt=$(awk '/stats queue/ { for (i = 1; i <= NF; i++) if ($i ~ /^writeThroughFlushes=/) { split($i, a, "="); s += a[2] } }
+              END { print s + 0 }' "$data/export-$mode.err")
+    if [ "$wt" -gt 0 ] && grep -q "config write at offset 32 applied: 00" "$data/export-$mode.err"; then
+        echo "E2E-PASS $mode host: SET_CONFIG writeback=0 applied, $wt writethrough flushes"
+    else
+        echo "E2E-FAIL $mode host: no writethrough (writeThroughFlushes $wt, SET_CONFIG lines:" \
+            "$(grep -c 'config write' "$data/export-$mode.err"))"; fails=$((fails + 1))
+    fi
     if [ "$queues" -gt 1 ]; then
         for q in $(seq 0 $((queues - 1))); do
             n=$(sed -n "s/.*stats queue $q: requests=\([0-9]*\).*/\1/p" "$data/export-$mode.err" | tail -n 1)

@@ -8,7 +8,13 @@ public final class QueueStats {
     public long requests;
     public long readBytes;
     public long writtenBytes;
+    /** Backend flushes that succeeded: the driver's FLUSH requests plus {@link #writeThroughFlushes}. */
     public long flushes;
+    /**
+     * Flushes the device issued itself in writethrough mode (virtio-blk {@code writeback} = 0) to make completed
+     * writes durable before their status; one covers every write that completed before it was issued.
+     */
+    public long writeThroughFlushes;
     public long ioErrors;
     public long unsupported;
     public long chainErrors;
@@ -17,7 +23,7 @@ public final class QueueStats {
     @Override
     public String toString() {
         return "requests=" + requests + " read=" + readBytes + " written=" + writtenBytes + " flushes=" + flushes
-                + " ioErrors=" + ioErrors + " unsupported=" + unsupported + " chainErrors=" + chainErrors
-                + " notifications=" + notifications;
+                + " writeThroughFlushes=" + writeThroughFlushes + " ioErrors=" + ioErrors + " unsupported=" + unsupported
+                + " chainErrors=" + chainErrors + " notifications=" + notifications;
     }
 }

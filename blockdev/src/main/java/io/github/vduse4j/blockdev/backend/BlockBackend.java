@@ -26,6 +26,25 @@ public interface BlockBackend extends AutoCloseable {
     /** True when {@link BlockRequest#WRITE_ZEROES} is supported. */
     boolean supportsWriteZeroes();
 
+    /**
+     * True when a completed {@link BlockRequest#FLUSH} makes every write completed before it durable and
+     * {@link #flush()} works. The device offers VIRTIO_BLK_F_CONFIG_WCE (a driver-selectable writethrough mode, which
+     * relies on exactly that) only then. Default: false, so a backend opts in.
+     */
+    default boolean supportsFlush() {
+        return false;
+    }
+
+    /**
+     * Makes every write completed so far durable (a file: {@code fdatasync}). Called from a control thread, never a
+     * poller, while queues may be running (when the driver switches the device to writethrough); may block.
+     *
+     * @throws RuntimeException with a one-line reason when the storage could not be flushed
+     */
+    default void flush() {
+        throw new UnsupportedOperationException(describe() + " cannot flush");
+    }
+
     /** Opens the per-queue submission context used by one poller thread. */
     BackendQueue openQueue(int queueIndex);
 

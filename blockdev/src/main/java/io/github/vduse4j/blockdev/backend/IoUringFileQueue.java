@@ -31,7 +31,8 @@ import java.lang.foreign.ValueLayout;
  * configured depth is in flight).
  *
  * <p>Nothing here allocates, locks or throws after construction; the completion sink must not re-enter
- * {@code submit}/{@code poll} (the virtio-blk handler only records the slot).
+ * {@code submit}/{@code poll} (the virtio-blk handler only records the slot; a writethrough flush it needs is submitted
+ * after {@code poll} returned).
  */
 final class IoUringFileQueue implements BackendQueue {
     /** Buffers per io (iovec slots per io); a request with more buffers uses several ios. */

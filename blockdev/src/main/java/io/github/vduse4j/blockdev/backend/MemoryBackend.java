@@ -39,6 +39,15 @@ public final class MemoryBackend implements BlockBackend {
         return data;
     }
 
+    /** FLUSH completes at once: nothing is volatile beyond this memory, so every completed write is as durable as it gets. */
+    @Override
+    public boolean supportsFlush() {
+        return true;
+    }
+
+    @Override
+    public void flush() {}
+
     @Override
     public BackendQueue openQueue(int queueIndex) {
         return this::execute;

@@ -34,6 +34,15 @@ public final class NullBackend implements BlockBackend {
         return true;
     }
 
+    /** FLUSH completes at once: nothing is stored, so every completed write is as durable as it gets. */
+    @Override
+    public boolean supportsFlush() {
+        return true;
+    }
+
+    @Override
+    public void flush() {}
+
     @Override
     public BackendQueue openQueue(int queueIndex) {
         return request -> request.complete(BlockRequest.STATUS_OK);

@@ -76,7 +76,12 @@ public final class VhostUserFrontend implements AutoCloseable {
 
     /** GET_CONFIG of {@code size} bytes from offset 0 (needs CONFIG). */
     public byte[] config(int size) {
-        msg.begin(GET_CONFIG, 0, CONFIG_HEADER_SIZE + size).putU32(0, 0).putU32(4, size);
+        return config(0, size);
+    }
+
+    /** GET_CONFIG of {@code size} bytes from {@code offset} (needs CONFIG). */
+    public byte[] config(int offset, int size) {
+        msg.begin(GET_CONFIG, 0, CONFIG_HEADER_SIZE + size).putU32(CONFIG_OFFSET, offset).putU32(CONFIG_SIZE_FIELD, size);
         msg.write(socket);
         readReply(GET_CONFIG);
         if (msg.size() != CONFIG_HEADER_SIZE + size) {
@@ -86,6 +91,20 @@ public final class VhostUserFrontend implements AutoCloseable {
         java.lang.foreign.MemorySegment.copy(msg.payload(), java.lang.foreign.ValueLayout.JAVA_BYTE, CONFIG_HEADER_SIZE,
                 out, 0, size);
         return out;
+    }
+
+    /**
+     * SET_CONFIG (needs CONFIG): the driver wrote {@code data} at {@code offset} of the config space (flags
+     * VHOST_SET_CONFIG_TYPE_FRONTEND, as QEMU's vhost-user-blk sends for a write of {@code writeback}). With REPLY_ACK
+     * a refusal throws {@link VhostUserException}.
+     */
+    public void setConfig(int offset, byte[] data) {
+        request(SET_CONFIG, CONFIG_HEADER_SIZE + data.length, m -> {
+            m.putU32(CONFIG_OFFSET, offset).putU32(CONFIG_SIZE_FIELD, data.length).putU32(CONFIG_FLAGS, CONFIG_TYPE_FRONTEND);
+            for (int i = 0; i < data.length; i++) {
+                m.putU8(CONFIG_HEADER_SIZE + i, data[i]);
+            }
+        });
     }
 
     /** SET_FEATURES with {@code features} (must be offered). */

@@ -17,6 +17,8 @@ public final class VirtioBlk {
     public static final int F_BLK_SIZE = 6;
     public static final int F_FLUSH = 9;
     public static final int F_TOPOLOGY = 10;
+    /** The driver may switch the cache mode through the {@code writeback} config field (§5.2.4, §5.2.5). */
+    public static final int F_CONFIG_WCE = 11;
     public static final int F_MQ = 12;
     public static final int F_DISCARD = 13;
     public static final int F_WRITE_ZEROES = 14;
@@ -47,6 +49,11 @@ public final class VirtioBlk {
     public static final int WRITE_ZEROES_FLAG_UNMAP = 1;
     /** GET_ID answers with at most this many bytes of serial (VIRTIO_BLK_ID_BYTES). */
     public static final int ID_BYTES = 20;
+    /** Byte offset of the u8 {@code writeback} field in struct virtio_blk_config (§5.2.4; Linux calls it {@code wce}). */
+    public static final int CONFIG_WRITEBACK_OFFSET = 32;
+    /** {@code writeback} values (§5.2.4): 0 = writethrough, 1 = writeback. */
+    public static final int WRITETHROUGH = 0;
+    public static final int WRITEBACK = 1;
     /** Sector unit of request headers and the capacity field, independent of blk_size (§5.2.4). */
     public static final int SECTOR_SIZE = 512;
 

@@ -10,11 +10,22 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 
-/** The virtio-blk device model (virtio 1.2 §5.2) over a {@link BlockBackend}. Transport-neutral. */
+/**
+ * The virtio-blk device model (virtio 1.2 §5.2) over a {@link BlockBackend}. Transport-neutral.
+ *
+ * <p>Cache mode (§5.2.4 {@code writeback}, §5.2.5, §5.2.6.2): the device starts in writeback mode (FLUSH makes
+ * writes durable). Where the transport delivers config writes (vhost-user) and the backend can flush, it offers
+ * VIRTIO_BLK_F_CONFIG_WCE and the driver may write {@code writeback} = 0: writethrough, every write, DISCARD and
+ * WRITE_ZEROES is followed by a backend flush before its status is written (the queue handlers read the mode for each
+ * completed write; no locks). The mode belongs to the device, not to a connection: it survives a frontend
+ * reconnect (QEMU keeps its own copy of the field) and a device reset (§5.2.5 allows either mode after reset).
+ */
 public final class VirtioBlkDevice implements VirtioDevice {
     private final BlockBackend backend;
     private final VirtioBlkSettings settings;
     private volatile long capacityBytes;
+    /** Driver-selected writethrough mode ({@code writeback} = 0); read by the poller threads. */
+    private volatile boolean writeThrough;
 
     public VirtioBlkDevice(BlockBackend backend, VirtioBlkSettings settings) {
         this.backend = backend;
@@ -83,6 +94,72 @@ public final class VirtioBlkDevice implements VirtioDevice {
         return f;
     }
 
+    /**
+     * VIRTIO_BLK_F_CONFIG_WCE, offered only by transports that deliver config writes (vhost-user; never VDUSE), and
+     * only for a writable device whose backend can flush (writethrough depends on the flush).
+     */
+    @Override
+    public long configWriteFeatures() {
+        return writeCacheConfigurable() ? bit(VirtioBlk.F_CONFIG_WCE) : 0;
+    }
+
+    private boolean writeCacheConfigurable() {
+        return !backend.isReadOnly() && backend.supportsFlush();
+    }
+
+    @Override
+    public boolean acceptsConfigWrites(long negotiatedFeatures) {
+        return writeCacheConfigurable() && (negotiatedFeatures & bit(VirtioBlk.F_CONFIG_WCE)) != 0;
+    }
+
+    /**
+     * §5.2.5: with VIRTIO_BLK_F_CONFIG_WCE the driver may write {@code writeback} (0 or 1). It is the only writable
+     * field: a write that touches any other byte is refused whole, as QEMU's own back-ends do (qemu-storage-daemon's
+     * vhost-user-blk export and libvhost-user's vhost-user-blk accept exactly 1 byte at offset 32), and QEMU's
+     * vhost-user-blk frontend never sends anything else. Values other than 0 and 1 are refused (§5.2.4 defines only
+     * those). Switching to writethrough flushes the backend before it is acknowledged, so writes completed earlier
+     * in writeback mode are durable too once the driver believes the cache is off.
+     */
+    @Override
+    public synchronized String writeConfig(int offset, byte[] data, long negotiatedFeatures) {
+        if (!acceptsConfigWrites(negotiatedFeatures)) {
+            return writeCacheConfigurable() ? "VIRTIO_BLK_F_CONFIG_WCE was not negotiated"
+                    : "the cache mode is fixed (" + (backend.isReadOnly() ? "read-only device" : "backend cannot flush") + ")";
+        }
+        if (offset != VirtioBlk.CONFIG_WRITEBACK_OFFSET || data.length != 1) {
+            return "bytes " + offset + ".." + (offset + data.length) + ": only writeback (1 byte at offset "
+                    + VirtioBlk.CONFIG_WRITEBACK_OFFSET + ") is writable";
+        }
+        int value = data[0] & 0xff;
+        if (value != VirtioBlk.WRITEBACK && value != VirtioBlk.WRITETHROUGH) {
+            return "writeback value " + value + " (0 = writethrough, 1 = writeback)";
+        }
+        boolean through = value == VirtioBlk.WRITETHROUGH;
+        if (through == writeThrough) {
+            return null;
+        }
+        writeThrough = through; // first, so that writes completing from now on are flushed by their queues
+        if (through) {
+            try {
+                backend.flush(); // then writes that completed in writeback mode
+            } catch (RuntimeException e) {
+                writeThrough = false;
+                return "cannot switch to writethrough: flushing the backend failed: " + e.getMessage();
+            }
+        }
+        return null;
+    }
+
+    /** True in writeback mode (the default), false when the driver selected writethrough. */
+    public boolean writeback() {
+        return !writeThrough;
+    }
+
+    /** The driver's writethrough mode, as the queue handlers read it for each completed write. */
+    boolean writeThrough() {
+        return writeThrough;
+    }
+
     @Override
     public byte[] configSpace() {
         try (Arena arena = Arena.ofConfined()) {
@@ -102,6 +179,8 @@ public final class VirtioBlkDevice implements VirtioDevice {
             virtio_blk_config.max_write_zeroes_sectors(c, VirtioBlkSettings.MAX_RANGE_SECTORS);
             virtio_blk_config.max_write_zeroes_seg(c, VirtioBlkSettings.MAX_RANGES);
             virtio_blk_config.write_zeroes_may_unmap(c, (byte) 1);
+            // §5.2.4: meaningful to the driver only with VIRTIO_BLK_F_CONFIG_WCE; otherwise FLUSH implies writeback.
+            virtio_blk_config.wce(c, (byte) (writeThrough ? VirtioBlk.WRITETHROUGH : VirtioBlk.WRITEBACK));
             return c.toArray(ValueLayout.JAVA_BYTE);
         }
     }

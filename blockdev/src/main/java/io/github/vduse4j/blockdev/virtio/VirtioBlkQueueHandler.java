@@ -19,6 +19,13 @@ import java.nio.charset.StandardCharsets;
  *
  * <p>The chain is untrusted. Every length, direction and range is checked here; anything wrong becomes
  * VIRTIO_BLK_S_IOERR (or S_UNSUPP for unknown commands and flags) for that request only.
+ *
+ * <p>Writethrough (§5.2.6.2 with VIRTIO_BLK_F_CONFIG_WCE and {@code writeback} = 0): a WRITE, DISCARD or
+ * WRITE_ZEROES that completes OK while the device is in writethrough mode (read once per completion, a volatile
+ * load) waits for a backend FLUSH before its status is written. The flush is issued by the handler itself, outside
+ * the backend's call (so the backend is never re-entered), with a request of its own ({@link #flushCarriers}): one
+ * flush covers every write that completed before it was issued, so the writes of one batch share one
+ * {@code fdatasync} (or one io_uring FSYNC). A failed flush fails all of them with IOERR.
  */
 final class VirtioBlkQueueHandler implements QueueHandler, BlockRequest.CompletionSink {
     private static final ValueLayout.OfInt LE_INT = ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
@@ -46,6 +53,21 @@ final class VirtioBlkQueueHandler implements QueueHandler, BlockRequest.Completi
     private int doneCount;
     private final QueueStats stats = new QueueStats();
 
+    /** VIRTIO_BLK_F_CONFIG_WCE was negotiated: the driver's {@code writeback} field applies. */
+    private final boolean configWce;
+    /** §5.2.5: CONFIG_WCE without FLUSH means writeback = 0, whatever the field says. */
+    private final boolean alwaysWriteThrough;
+    /** Writes waiting for a writethrough flush to be issued: a list through {@link #groupNext}, -1 = empty. */
+    private int pendingHead = -1;
+    /** Next slot in the same flush group (pending list or a carrier's group), -1 at the end. */
+    private final int[] groupNext;
+    /** Requests that carry writethrough flushes; slot numbers from {@code requests.length} on. */
+    private final BlockRequest[] flushCarriers;
+    /** Per carrier: the first slot of the writes it makes durable. */
+    private final int[] carrierGroup;
+    private final int[] freeCarriers;
+    private int freeCarrierCount;
+
     VirtioBlkQueueHandler(VirtioBlkDevice device, BackendQueue backend, long features, int queueSize) {
         this.device = device;
         this.backend = backend;
@@ -71,11 +93,27 @@ final class VirtioBlkQueueHandler implements QueueHandler, BlockRequest.Completi
             free[i] = queueSize - 1 - i;
         }
         this.freeCount = queueSize;
+
+        this.configWce = (features & VirtioBlk.bit(VirtioBlk.F_CONFIG_WCE)) != 0;
+        this.alwaysWriteThrough = configWce && (features & VirtioBlk.bit(VirtioBlk.F_FLUSH)) == 0;
+        // Every flush group holds at least one write, so queueSize carriers always suffice. Without CONFIG_WCE the
+        // driver's mode is writeback for good: none are needed.
+        int carriers = configWce ? queueSize : 0;
+        this.groupNext = new int[carriers];
+        this.flushCarriers = new BlockRequest[carriers];
+        this.carrierGroup = new int[carriers];
+        this.freeCarriers = new int[carriers];
+        for (int i = 0; i < carriers; i++) {
+            flushCarriers[i] = new BlockRequest(queueSize + i, scratch, this);
+            freeCarriers[i] = carriers - 1 - i;
+        }
+        this.freeCarrierCount = carriers;
     }
 
     @Override
     public int process(Virtqueue queue, int budget) {
         int work = backend.poll();
+        issueWriteThroughFlush(); // for writes an asynchronous backend just completed
         while (work < budget && freeCount > 0) {
             int r = queue.pop(chain);
             if (r == Virtqueue.EMPTY) {
@@ -95,8 +133,51 @@ final class VirtioBlkQueueHandler implements QueueHandler, BlockRequest.Completi
                 break; // NEEDS_RESET: the queue reports isBroken(); the transport handles it
             }
         }
+        issueWriteThroughFlush(); // for writes a synchronous backend completed in this batch
         finishDone(queue);
         return work;
+    }
+
+    /** Whether a write completing now must be made durable before its status (volatile read of the device mode). */
+    private boolean writeThrough() {
+        return alwaysWriteThrough || (configWce && device.writeThrough());
+    }
+
+    /** Submits one FLUSH for every write waiting for one; they complete when it does. */
+    private void issueWriteThroughFlush() {
+        if (pendingHead < 0) {
+            return;
+        }
+        int c = freeCarriers[--freeCarrierCount];
+        carrierGroup[c] = pendingHead;
+        pendingHead = -1;
+        BlockRequest f = flushCarriers[c];
+        f.reset(BlockRequest.FLUSH, 0);
+        backend.submit(f); // a synchronous backend completes it (and the group) before returning
+    }
+
+    /** A writethrough flush finished: its writes complete with its status. */
+    private void finishFlushGroup(int carrier, int status) {
+        if (status == VirtioBlk.S_OK) {
+            stats.flushes++;
+            stats.writeThroughFlushes++;
+        }
+        int slot = carrierGroup[carrier];
+        carrierGroup[carrier] = -1;
+        freeCarriers[freeCarrierCount++] = carrier;
+        while (slot >= 0) {
+            int next = groupNext[slot];
+            if (status != VirtioBlk.S_OK) {
+                requests[slot].complete(VirtioBlk.S_IOERR); // back through completed(): not OK, so done
+            } else {
+                done[doneCount++] = slot;
+            }
+            slot = next;
+        }
+    }
+
+    private static boolean modifiesData(int op) {
+        return op == BlockRequest.WRITE || op == BlockRequest.WRITE_ZEROES || op == BlockRequest.DISCARD;
     }
 
     /** Validates the chain just popped and starts its request. */
@@ -289,7 +370,15 @@ final class VirtioBlkQueueHandler implements QueueHandler, BlockRequest.Completi
 
     @Override
     public void completed(BlockRequest request) {
-        done[doneCount++] = request.slot();
+        int slot = request.slot();
+        if (slot >= requests.length) {
+            finishFlushGroup(slot - requests.length, request.status());
+        } else if (request.status() == VirtioBlk.S_OK && modifiesData(request.op()) && writeThrough()) {
+            groupNext[slot] = pendingHead; // the status waits for a flush (issued after the backend call returns)
+            pendingHead = slot;
+        } else {
+            done[doneCount++] = slot;
+        }
     }
 
     /** Writes status bytes and stages used elements for every finished request. */

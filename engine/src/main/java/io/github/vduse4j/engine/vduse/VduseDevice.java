@@ -113,7 +113,7 @@ public final class VduseDevice implements AutoCloseable {
      */
     public static VduseDevice create(VduseControl control, String name, VirtioDevice device,
             PollerSettings pollerSettings, HugepageBounceBuffer bounce) {
-        control.createDevice(name, device.deviceId(), device.deviceFeatures(), device.queueCount(), VQ_ALIGN,
+        control.createDevice(name, device.deviceId(), offeredFeatures(device), device.queueCount(), VQ_ALIGN,
                 device.configSpace());
         int fd = -1;
         List<EventFdKick> kicks = new ArrayList<>();
@@ -149,6 +149,16 @@ public final class VduseDevice implements AutoCloseable {
             throw e instanceof TransportException ? e
                     : new TransportException("cannot set up VDUSE device '" + name + "': " + e.getMessage(), e);
         }
+    }
+
+    /**
+     * The features a VDUSE device offers: {@link VirtioDevice#deviceFeatures()} only, never
+     * {@link VirtioDevice#configWriteFeatures()}. The kernel does not forward the driver's config writes to
+     * userspace (Linux 6.1 {@code vduse_vdpa_set_config} is empty), so a feature that makes a config field writable
+     * (VIRTIO_BLK_F_CONFIG_WCE) would let the driver believe in a write that never arrived.
+     */
+    public static long offeredFeatures(VirtioDevice device) {
+        return device.deviceFeatures() & ~device.configWriteFeatures();
     }
 
     /**

@@ -112,7 +112,12 @@ public final class VhostUserProtocol {
     public static final int ACCESS_RO = 1, ACCESS_WO = 2;
     /** Config space header: offset u32, size u32, flags u32, then the bytes. */
     public static final int CONFIG_HEADER_SIZE = 12;
+    public static final int CONFIG_OFFSET = 0, CONFIG_SIZE_FIELD = 4, CONFIG_FLAGS = 8;
     public static final int MAX_CONFIG_SIZE = 256;
+    /** SET_CONFIG flags: the driver wrote the config space (VHOST_SET_CONFIG_TYPE_FRONTEND, formerly MASTER). */
+    public static final int CONFIG_TYPE_FRONTEND = 0;
+    /** SET_CONFIG flags: the frontend restores config state during live migration (VHOST_SET_CONFIG_TYPE_MIGRATION). */
+    public static final int CONFIG_TYPE_MIGRATION = 1;
     /** Inflight description: mmap_size u64, mmap_offset u64, num_queues u16, queue_size u16 (+4 padding). */
     public static final int INFLIGHT_SIZE = 24;
     public static final int U64_SIZE = 8;

@@ -7,6 +7,8 @@ import io.github.vduse4j.engine.QueueStats;
 import io.github.vduse4j.engine.VirtioDevice;
 import io.github.vduse4j.ring.VirtioRing;
 import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.util.HexFormat;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -37,6 +39,7 @@ final class VhostUserSession {
     private final Vring[] vrings;
     private final VhostUserIotlb iotlb = new VhostUserIotlb();
     private final long offeredFeatures;
+    private final long configWriteFeatures;
     private final long offeredProtocolFeatures;
     private long features;
     private long protocolFeatures;
@@ -48,6 +51,7 @@ final class VhostUserSession {
     private long refused;
     private long iotlbUpdates;
     private long iotlbInvalidations;
+    private long configWrites;
 
     VhostUserSession(VhostUserServer server, VirtioDevice device, int socket, int wakeFd, InflightRegion kept) {
         this.server = server;
@@ -58,7 +62,9 @@ final class VhostUserSession {
         for (int i = 0; i < vrings.length; i++) {
             vrings[i] = new Vring(i, server.pollerSettings());
         }
-        this.offeredFeatures = device.deviceFeatures() | bit(F_PROTOCOL_FEATURES);
+        // Config writes arrive as SET_CONFIG, so the features that depend on them are offered here (not over VDUSE).
+        this.configWriteFeatures = device.configWriteFeatures();
+        this.offeredFeatures = device.deviceFeatures() | configWriteFeatures | bit(F_PROTOCOL_FEATURES);
         this.offeredProtocolFeatures = bit(PF_MQ) | bit(PF_REPLY_ACK) | bit(PF_BACKEND_REQ) | bit(PF_CONFIG)
                 | bit(PF_INFLIGHT_SHMFD) | bit(PF_RESET_DEVICE) | bit(PF_CONFIGURE_MEM_SLOTS);
         this.inflight = kept;
@@ -79,6 +85,9 @@ final class VhostUserSession {
     /** One line for the log at disconnect. */
     String summary() {
         String s = messages + " messages, " + refused + " refused";
+        if (configWrites > 0) {
+            s += ", " + configWrites + " config writes";
+        }
         if (iotlbUpdates + iotlbInvalidations > 0) {
             s += ", IOTLB: " + iotlbUpdates + " updates, " + iotlbInvalidations + " invalidations, " + iotlb.misses()
                     + " misses";
@@ -195,7 +204,7 @@ final class VhostUserSession {
             case SET_BACKEND_REQ_FD -> setBackendReqFd();
             case IOTLB_MSG -> iotlbMsg();
             case GET_CONFIG -> getConfig();
-            case SET_CONFIG -> throw new Refused("the virtio-blk config space has no field the driver may write here");
+            case SET_CONFIG -> setConfig();
             case GET_INFLIGHT_FD -> getInflightFd();
             case SET_INFLIGHT_FD -> setInflightFd();
             default -> throw new Refused("not supported");
@@ -235,6 +244,11 @@ final class VhostUserSession {
         // virtio 1.2 §3.1.1: the driver accepts a subset of what the device offers.
         if ((f & ~offeredFeatures) != 0) {
             throw new Refused("features 0x" + Long.toHexString(f & ~offeredFeatures) + " were not offered");
+        }
+        // A driver's config write reaches the back-end only as SET_CONFIG, which needs the CONFIG protocol feature.
+        if ((f & configWriteFeatures) != 0 && (protocolFeatures & bit(PF_CONFIG)) == 0) {
+            throw new Refused("features 0x" + Long.toHexString(f & configWriteFeatures)
+                    + " make config fields writable, which needs protocol feature CONFIG (SET_CONFIG)");
         }
         if (anyRunning() && (f & ~bit(F_PROTOCOL_FEATURES)) != negotiatedFeatures()) {
             throw new Refused("features cannot change while rings run");
@@ -579,6 +593,48 @@ final class VhostUserSession {
             MemorySegment.copy(MemorySegment.ofArray(config), offset, p, CONFIG_HEADER_SIZE, n);
         }
         return send(msg.reply(CONFIG_HEADER_SIZE + size)) ? Outcome.REPLIED : Outcome.DISCONNECT;
+    }
+
+    /**
+     * Spec SET_CONFIG: the driver wrote the config space. Everything is checked before the device sees the write
+     * (whole or nothing): flags (only FRONTEND; MIGRATION needs live migration, which is not offered, as
+     * qemu-storage-daemon and libvhost-user's vhost-user-blk refuse it too), a non-empty size matching the payload,
+     * the range inside the device's config space, and a negotiated feature that makes a field writable. The device
+     * then decides which fields and values it accepts. A refusal is an error ack (REPLY_ACK); without REPLY_ACK the
+     * frontend cannot be told.
+     */
+    private Outcome setConfig() {
+        needProtocol(PF_CONFIG);
+        needSize(CONFIG_HEADER_SIZE);
+        int offset = msg.u32(CONFIG_OFFSET);
+        int size = msg.u32(CONFIG_SIZE_FIELD);
+        int flags = msg.u32(CONFIG_FLAGS);
+        if (flags != CONFIG_TYPE_FRONTEND) {
+            throw new Refused(flags == CONFIG_TYPE_MIGRATION ? "migration-type config write (no live migration here)"
+                    : "flags 0x" + Integer.toHexString(flags));
+        }
+        if (size <= 0 || size > MAX_CONFIG_SIZE || msg.size() != CONFIG_HEADER_SIZE + size) {
+            throw new Refused("size " + Integer.toUnsignedString(size) + " in a payload of " + msg.size() + " bytes");
+        }
+        int configSize = device.configSpace().length;
+        if (offset < 0 || offset > configSize - size) {
+            throw new Refused("bytes " + Integer.toUnsignedString(offset) + ".." + (Integer.toUnsignedLong(offset) + size)
+                    + " lie outside the " + configSize + "-byte config space");
+        }
+        long negotiated = negotiatedFeatures();
+        if (!device.acceptsConfigWrites(negotiated)) {
+            throw new Refused("no config field is writable with the negotiated features 0x" + Long.toHexString(negotiated));
+        }
+        byte[] data = new byte[size];
+        MemorySegment.copy(msg.payload(), ValueLayout.JAVA_BYTE, CONFIG_HEADER_SIZE, data, 0, size);
+        String why = device.writeConfig(offset, data, negotiated);
+        if (why != null) {
+            throw new Refused(why);
+        }
+        configWrites++;
+        log("config write at offset " + offset + " applied: " + HexFormat.of().formatHex(data, 0, Math.min(size, 16))
+                + (size > 16 ? "..." : ""));
+        return Outcome.OK;
     }
 
     /** Tells the frontend the config space changed (resize); false if it cannot be told. */
