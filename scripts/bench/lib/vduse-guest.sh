@@ -67,4 +67,6 @@ ours_stop() { # ours_stop LABEL: SIGTERM, then at most 60 s for a clean exit bef
         kill -9 $pid
     fi
     wait $pid 2>/dev/null
+    # per-queue counters printed at exit: requests vs notifications shows how far interrupts were coalesced
+    grep -a 'requests=' /tmp/v4j.err | sed "s/^/BENCH-INFO $1 /"
 }
