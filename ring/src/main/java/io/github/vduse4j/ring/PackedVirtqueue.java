@@ -44,6 +44,7 @@ public final class PackedVirtqueue implements Virtqueue {
     private int usedSinceCheck;       // descriptors used since the last needsNotification()
     private boolean signalledValid;
     private int inflight;
+    private int inflightDescriptorTotal; // ring descriptors of the lists in flight
     private int brokenReason = NONE;
 
     /**
@@ -109,15 +110,8 @@ public final class PackedVirtqueue implements Virtqueue {
                 // driver makes the first available only after the rest. Anything else is a corrupt ring.
                 if (!isAvailable(flags, wrap)) return breakQueue(chain, INCONSISTENT_FLAGS);
             }
-            final boolean hasNext = (flags & DESC_F_NEXT) != 0;
-            if (error == NONE) {
-                if ((flags & DESC_F_INDIRECT) != 0) {
-                    error = indirectTable(chain, addr, len, hasNext, count);
-                } else if (len != 0) {
-                    error = buffer(chain, addr, len, (flags & DESC_F_WRITE) != 0);
-                }
-            }
-            if (!hasNext) break;   // §2.8.6: the buffer id is in the last descriptor of the list
+            if (error == NONE) error = element(chain, addr, len, flags, count);
+            if ((flags & DESC_F_NEXT) == 0) break;   // §2.8.6: the buffer id is in the last descriptor of the list
             // §2.8.17: no list longer than the queue size; bounds the walk.
             if (count >= size) return breakQueue(chain, UNTERMINATED_CHAIN);
             if (++slot == size) {
@@ -135,16 +129,135 @@ public final class PackedVirtqueue implements Virtqueue {
         // §2.8.21.1: the driver hands out free buffer ids; one still in flight means we can no longer account the
         // used ring (how many descriptors to skip per id).
         if (inflightDescriptors[id] != 0) return breakQueue(chain, DUPLICATE_ID);
-        inflightDescriptors[id] = (char) count;
-        inflight++;
         lastAvail = slot;
         availWrap = wrap;
+        return accept(chain, id, count, error);
+    }
+
+    /** Marks buffer {@code id} in flight with {@code count} ring descriptors and hands the chain out. */
+    private int accept(DescriptorChain chain, int id, int count, int error) {
+        inflightDescriptors[id] = (char) count;
+        inflightDescriptorTotal += count;
+        inflight++;
         chain.setId(id);
         if (error != NONE) {
             chain.setError(error);
             return CHAIN_ERROR;
         }
         return POPPED;
+    }
+
+    /**
+     * Hands the device a descriptor list saved earlier instead of reading it from the ring: for a restarted device
+     * that resubmits what an earlier instance popped and never used (vhost-user "Inflight I/O tracking" keeps copies,
+     * because the device may use buffers out of order, §2.6, and the driver may then already have reused the ring
+     * slots of a list still in flight).
+     *
+     * <p>The copies ({@code addr[k]}, {@code len[k]} as an unsigned le32, {@code flags[k]} as a le16, for
+     * {@code k < count}, in ring order) get exactly the checks {@link #pop} applies to ring descriptors: the list
+     * structure breaks the queue ({@link #NEEDS_RESET}) — {@code count} outside 1..size or NEXT on the last copy
+     * ({@code UNTERMINATED_CHAIN}, §2.8.17), a copy before the last without NEXT or AVAIL/USED bits that are not
+     * one available pattern ({@code INCONSISTENT_FLAGS}, §2.8.1, §2.8.6 note), an id that is no le16
+     * ({@code BAD_INDEX}, §2.8.13) or already in flight ({@code DUPLICATE_ID}, §2.8.21.1), or more descriptors
+     * than {@link #restore} left between the used and the avail position ({@code USED_INDEX_JUMP}, §2.8.1); the
+     * buffers (indirect tables, mappings, lengths, readable before writable) give {@link #CHAIN_ERROR} as in pop.
+     * Either way the buffer id is then in flight with {@code count} descriptors, so {@link #complete}(id, len)
+     * accounts the used ring as for a popped list. {@link #lastAvailIndex()} does not move.
+     *
+     * @throws IllegalArgumentException if an array is null or shorter than {@code count} (a device bug)
+     * @return {@link #POPPED}, {@link #CHAIN_ERROR} or {@link #NEEDS_RESET}
+     */
+    public int popCopied(DescriptorChain chain, int id, long[] addr, int[] len, int[] flags, int count) {
+        if (addr == null || len == null || flags == null
+                || count > Math.min(addr.length, Math.min(len.length, flags.length))) {
+            throw new IllegalArgumentException("descriptor copies shorter than " + count);
+        }
+        chain.reset();
+        if (brokenReason != NONE) {
+            chain.setError(QUEUE_BROKEN);
+            return NEEDS_RESET;
+        }
+        // §2.8.17: a list has at least one and at most queue-size descriptors.
+        if (count < 1 || count > size) return breakQueue(chain, UNTERMINATED_CHAIN);
+        // §2.8.13: buffer ids are le16.
+        if (id < 0 || id >= MAX_IDS) return breakQueue(chain, BAD_INDEX);
+        // §2.8.1 / §2.8.6 note: every descriptor of a list was available when it was popped, in the head's lap or,
+        // past the ring's end, in the next one (the wrap counter flips there, once: a list is at most size long).
+        int lap = flags[0] & (PACKED_DESC_F_AVAIL | PACKED_DESC_F_USED);
+        if (lap != PACKED_DESC_F_AVAIL && lap != PACKED_DESC_F_USED) return breakQueue(chain, INCONSISTENT_FLAGS);
+        boolean wrapped = false;
+        for (int k = 0; k < count; k++) {
+            final int f = flags[k];
+            final int p = f & (PACKED_DESC_F_AVAIL | PACKED_DESC_F_USED);
+            if (p != lap) {
+                if (wrapped || (p != PACKED_DESC_F_AVAIL && p != PACKED_DESC_F_USED)) {
+                    return breakQueue(chain, INCONSISTENT_FLAGS);
+                }
+                wrapped = true;
+                lap = p;
+            }
+            // §2.8.6: NEXT links every descriptor of the list to the following one, and only those.
+            final boolean last = k == count - 1;
+            if (last && (f & DESC_F_NEXT) != 0) return breakQueue(chain, UNTERMINATED_CHAIN);
+            if (!last && (f & DESC_F_NEXT) == 0) return breakQueue(chain, INCONSISTENT_FLAGS);
+        }
+        // §2.8.21.1: ids in flight are unique.
+        if (inflightDescriptors[id] != 0) return breakQueue(chain, DUPLICATE_ID);
+        // §2.8.1: used trails avail by the descriptors in flight; a resubmitted list must fit in that distance, or
+        // its used element would pass the driver's avail position.
+        final int availPos = lastAvail + (availWrap ? 0 : size);
+        final int usedPos = usedIdx + (usedWrap ? 0 : size);
+        if (inflightDescriptorTotal + count > Math.floorMod(availPos - usedPos, 2 * size)) {
+            return breakQueue(chain, USED_INDEX_JUMP);
+        }
+        int error = NONE;
+        for (int k = 0; k < count && error == NONE; k++) {
+            error = element(chain, addr[k], len[k] & 0xFFFF_FFFFL, flags[k], k + 1);
+        }
+        return accept(chain, id, count, error);
+    }
+
+    /**
+     * For a restarted device, after {@link #restore}: the {@code descriptors} ring slots from the used position on
+     * belong to lists still in flight, and an earlier device instance may have left used elements there that it
+     * staged but never published ({@link #complete} writes every element of a batch but the first with its flags,
+     * §2.8.22, and the first one's flags never came). A driver that sees the first element of a later batch would
+     * go on reading those stale ones. Every such slot showing the used flags of its lap (§2.8.1) gets the available
+     * flags of its lap back. Only slots the device owns are touched: at most the distance from the used to the avail
+     * position (the driver reads only the one at its used position among them); nothing on a broken queue.
+     *
+     * @return how many slots were changed
+     */
+    public int forgetStaleUsed(int descriptors) {
+        if (brokenReason != NONE) return 0;
+        final int availPos = lastAvail + (availWrap ? 0 : size);
+        final int usedPos = usedIdx + (usedWrap ? 0 : size);
+        final int n = Math.min(Math.max(descriptors, 0), Math.floorMod(availPos - usedPos, 2 * size));
+        int slot = usedIdx;
+        boolean wrap = usedWrap;
+        int changed = 0;
+        for (int k = 0; k < n; k++) {
+            final long off = (long) DESC_SIZE * slot + PACKED_DESC_FLAGS;
+            final int flags = (short) U16_ALIGNED.get(desc, off) & 0xFFFF;
+            final int used = wrap ? PACKED_DESC_F_AVAIL | PACKED_DESC_F_USED : 0;
+            if ((flags & (PACKED_DESC_F_AVAIL | PACKED_DESC_F_USED)) == used) {
+                final int available = wrap ? PACKED_DESC_F_AVAIL : PACKED_DESC_F_USED;
+                U16_ALIGNED.set(desc, off, (short) ((flags & ~(PACKED_DESC_F_AVAIL | PACKED_DESC_F_USED)) | available));
+                changed++;
+            }
+            if (++slot == size) {
+                slot = 0;
+                wrap = !wrap;
+            }
+        }
+        return changed;
+    }
+
+    /** One descriptor of a list at {@code position} (1-based): an indirect table or a buffer; returns a ChainError. */
+    private int element(DescriptorChain chain, long addr, long len, int flags, int position) {
+        if ((flags & DESC_F_INDIRECT) != 0) return indirectTable(chain, addr, len, (flags & DESC_F_NEXT) != 0, position);
+        if (len != 0) return buffer(chain, addr, len, (flags & DESC_F_WRITE) != 0);
+        return NONE;
     }
 
     private int buffer(DescriptorChain chain, long addr, long len, boolean writable) {
@@ -200,6 +313,7 @@ public final class PackedVirtqueue implements Virtqueue {
         }
         final int descriptors = inflightDescriptors[id];
         inflightDescriptors[id] = 0;
+        inflightDescriptorTotal -= descriptors;
         inflight--;
         final long off = (long) DESC_SIZE * usedIdx;
         // §2.8.1: used = AVAIL and USED both equal to the device wrap counter; §2.8.3: WRITE says data was written.
@@ -300,6 +414,7 @@ public final class PackedVirtqueue implements Virtqueue {
     @Override
     public void restore(int lastAvailIndex, boolean availWrapCounter, int lastUsedIndex, boolean usedWrapCounter) {
         Arrays.fill(inflightDescriptors, (char) 0);
+        inflightDescriptorTotal = 0;
         inflight = 0;
         staged = 0;
         usedSinceCheck = 0;

@@ -97,6 +97,11 @@ public final class SplitVirtqueue implements Virtqueue {
         // §2.7.6: ring entries are descriptor indexes; with no valid head there is no chain to hand back.
         if (head >= size) return breakQueue(chain, BAD_INDEX);
         lastAvail = (last + 1) & 0xFFFF;
+        return take(chain, head);
+    }
+
+    /** Accounts chain {@code head} in flight and walks it. */
+    private int take(DescriptorChain chain, int head) {
         inflight++;
         chain.setId(head);
         final int error = walk(chain, head);
@@ -105,6 +110,35 @@ public final class SplitVirtqueue implements Virtqueue {
             return CHAIN_ERROR;
         }
         return POPPED;
+    }
+
+    /**
+     * Hands the device chain {@code head} again without reading the available ring: for a restarted device that
+     * resubmits what an earlier instance popped and never used (vhost-user "Inflight I/O tracking"). The chain's
+     * descriptors are still the driver's request: the driver does not reuse them before the device returned the
+     * head in the used ring (§2.7.13.1, §2.7.14). The chain is walked with exactly the validation of {@link #pop}
+     * (loops, indirect tables, mappings, lengths, readable before writable: {@link #CHAIN_ERROR}) and accounted in
+     * flight; complete it with {@link #complete}(head, len).
+     *
+     * <p>{@link #lastAvailIndex()} does not move: {@link #restore} it past the entries being resubmitted first
+     * (every pop advanced it by one, whatever order the chains were used in). At most that many chains
+     * ({@code lastAvail - used}, less those in flight) can be resubmitted; one more breaks the queue
+     * ({@code USED_INDEX_JUMP}), as does a head outside the table ({@code BAD_INDEX}, §2.7.6).
+     *
+     * @return {@link #POPPED}, {@link #CHAIN_ERROR} or {@link #NEEDS_RESET}
+     */
+    public int popHead(DescriptorChain chain, int head) {
+        chain.reset();
+        if (brokenReason != NONE) {
+            chain.setError(QUEUE_BROKEN);
+            return NEEDS_RESET;
+        }
+        // §2.7.6: heads are descriptor indexes; with no valid head there is no chain to hand back.
+        if (head < 0 || head >= size) return breakQueue(chain, BAD_INDEX);
+        // §2.7.8: each chain taken from the avail ring is returned by exactly one used element, so the chains in
+        // flight never outnumber the avail entries taken since the used index.
+        if (inflight >= ((lastAvail - usedIdx) & 0xFFFF)) return breakQueue(chain, USED_INDEX_JUMP);
+        return take(chain, head);
     }
 
     /** Follows the chain from {@code head} through the table and at most one indirect table; returns a ChainError. */

@@ -14,10 +14,6 @@ import io.github.vduse4j.ring.SplitVirtqueue;
 import io.github.vduse4j.ring.VirtioRing;
 import io.github.vduse4j.ring.Virtqueue;
 import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
-import java.util.HashSet;
-import java.util.List;
-import java.util.Set;
 
 /**
  * What the frontend told the back-end about one vring (SET_VRING_NUM/ADDR/BASE/KICK/CALL/ERR/ENABLE) and the
@@ -94,15 +90,29 @@ final class Vring {
             return "split ring size " + num + " is not a power of two"; // virtio 1.2 §2.7
         }
         long virtioFeatures = features & ~bit(VhostUserProtocol.F_PROTOCOL_FEATURES);
-        InflightRegion.Tracker tracker = inflight != null && !packed ? inflight.tracker(index, num) : null;
+        SplitInflightTracker splitTracker = null;
+        PackedInflightTracker packedTracker = null;
+        if (inflight != null) {
+            if (packed) {
+                packedTracker = inflight.packedTracker(index, num);
+            } else {
+                splitTracker = inflight.splitTracker(index, num);
+            }
+            if (splitTracker == null && packedTracker == null) {
+                log("the inflight buffer (" + inflight.describe() + ") does not describe this " + (packed ? "packed" : "split")
+                        + " ring of " + num + ": its requests are not tracked");
+            }
+        }
+        InflightTracker tracker = packed ? packedTracker : splitTracker;
         QueueQuiescence q;
         VhostUserIotlb.View view = null;
         VringQueue.Factory factory;
-        Virtqueue ready = null;
+        VringQueue.Built ready = null;
         // Spec "Memory access": descriptors hold guest addresses (IOVAs with IOMMU_PLATFORM); SET_VRING_ADDR
         // holds user addresses, or IOVAs with IOMMU_PLATFORM.
         if (!iommu) { // resolvable right here: refuse a ring outside the memory table at once
-            factory = factory(memory.userAddresses(), memory.guestPhysical(), packed, eventIdx, indirect, tracker);
+            factory = factory(memory.userAddresses(), memory.guestPhysical(), packed, eventIdx, indirect, splitTracker,
+                    packedTracker);
             try {
                 ready = factory.create();
             } catch (RuntimeException e) {
@@ -117,7 +127,7 @@ final class Vring {
             // may wait for IOTLB misses (the control thread must not: it applies the UPDATEs).
             q = new QueueQuiescence(device.openQueue(index, virtioFeatures, num));
             view = iotlb.view(q);
-            factory = factory(view, view, packed, eventIdx, indirect, tracker);
+            factory = factory(view, view, packed, eventIdx, indirect, splitTracker, packedTracker);
         }
         quiescence = q;
         queue = new VringQueue(index, num, ready, factory, tracker, quiescence, view);
@@ -126,21 +136,33 @@ final class Vring {
         return null;
     }
 
-    /** Builds (and restores) the ring from what the frontend set, with these address translations. */
-    private VringQueue.Factory factory(GuestMemory rings, GuestMemory data, boolean packed, boolean eventIdx,
-                                       boolean indirect, InflightRegion.Tracker tracker) {
+    /**
+     * Builds (and restores) the ring from what the frontend set, with these address translations, and recovers what
+     * the inflight buffer says is still in flight. Runs once per start: on the control thread, or with an IOMMU on
+     * the poller thread before its first pop.
+     */
+    VringQueue.Factory factory(GuestMemory rings, GuestMemory data, boolean packed, boolean eventIdx, boolean indirect,
+                               SplitInflightTracker splitTracker, PackedInflightTracker packedTracker) {
         int size = num;
         long desc = descAddr, avail = availAddr, used = usedAddr;
         int bAvail = baseAvail, bUsed = baseUsed;
         boolean bAvailWrap = baseAvailWrap, bUsedWrap = baseUsedWrap;
         return () -> packed
-                ? packedRing(size, rings, data, desc, avail, used, eventIdx, indirect, bAvail, bAvailWrap, bUsed, bUsedWrap)
-                : splitRing(size, rings, data, desc, avail, used, eventIdx, indirect, bAvail, tracker);
+                ? packedRing(size, rings, data, desc, avail, used, eventIdx, indirect, bAvail, bAvailWrap, bUsed, bUsedWrap,
+                        packedTracker)
+                : splitRing(size, rings, data, desc, avail, used, eventIdx, indirect, bAvail, splitTracker);
     }
 
-    private static Virtqueue packedRing(int num, GuestMemory rings, GuestMemory data, long desc, long driver, long device,
-                                        boolean eventIdx, boolean indirect, int availIdx, boolean availWrap,
-                                        int usedIdx, boolean usedWrap) {
+    /**
+     * Packed: avail position from SET_VRING_BASE; used position from SET_VRING_BASE too, unless the inflight buffer
+     * holds lists in flight: then from the buffer ({@code old_used_idx}/{@code old_used_wrap_counter} after recovery),
+     * the only record of where the crashed back-end's used elements stopped. The lists are resubmitted from the
+     * buffer's copies, since the driver may have reused their ring slots.
+     */
+    private VringQueue.Built packedRing(int num, GuestMemory rings, GuestMemory data, long desc, long driver,
+                                        long device, boolean eventIdx, boolean indirect, int availIdx,
+                                        boolean availWrap, int usedIdx, boolean usedWrap,
+                                        PackedInflightTracker tracker) {
         MemorySegment d = VhostUserMemory.ringSlice(rings, desc, VirtioRing.descTableBytes(num),
                 GuestMemory.READ | GuestMemory.WRITE);
         MemorySegment drv = VhostUserMemory.ringSlice(rings, driver, VirtioRing.EVENT_SUPPRESSION_BYTES, GuestMemory.READ);
@@ -150,12 +172,40 @@ final class Vring {
             return null;
         }
         PackedVirtqueue q = new PackedVirtqueue(num, d, drv, dev, data, eventIdx, indirect);
-        q.restore(availIdx, availWrap, usedIdx < 0 ? availIdx : usedIdx, usedIdx < 0 ? availWrap : usedWrap);
-        return q;
+        int u = usedIdx < 0 ? availIdx : usedIdx;
+        boolean uWrap = usedIdx < 0 ? availWrap : usedWrap;
+        Resubmission pending = null;
+        int descriptorsInFlight = 0;
+        if (tracker != null) {
+            PackedInflightTracker.Recovered r = tracker.recover(d, availIdx, availWrap, u, uWrap);
+            if (r.problem() != null) {
+                log("inflight buffer: " + r.problem() + (r.lists().isEmpty() ? "; nothing resubmitted" : ""));
+            }
+            if (!r.lists().isEmpty()) {
+                u = r.usedIdx();
+                uWrap = r.usedWrap();
+                pending = new Resubmission.Packed(q, r.lists());
+                descriptorsInFlight = r.descriptors();
+                log("resubmitting " + r.lists().size() + " inflight requests (used position " + u + "/" + (uWrap ? 1 : 0)
+                        + " from the inflight buffer, avail " + availIdx + "/" + (availWrap ? 1 : 0) + ")");
+            }
+        }
+        q.restore(availIdx, availWrap, u, uWrap);
+        if (pending != null) {
+            // used elements the crashed back-end staged but never published must not show up behind ours
+            q.forgetStaleUsed(descriptorsInFlight);
+        }
+        return new VringQueue.Built(q, pending);
     }
 
-    private Virtqueue splitRing(int num, GuestMemory rings, GuestMemory data, long desc, long avail, long used,
-                                boolean eventIdx, boolean indirect, int baseAvail, InflightRegion.Tracker tracker) {
+    /**
+     * Split: the in-flight heads are resubmitted from the descriptor table (the driver cannot reuse their
+     * descriptors before they are used), in counter order, and the avail ring is popped from
+     * {@code used->idx + heads}: every chain popped was either used (one used element each, whatever the order) or
+     * is one of those heads. With nothing in flight, the frontend's SET_VRING_BASE is kept.
+     */
+    private VringQueue.Built splitRing(int num, GuestMemory rings, GuestMemory data, long desc, long avail, long used,
+                                       boolean eventIdx, boolean indirect, int baseAvail, SplitInflightTracker tracker) {
         MemorySegment d = VhostUserMemory.ringSlice(rings, desc, VirtioRing.descTableBytes(num), GuestMemory.READ);
         MemorySegment a = VhostUserMemory.ringSlice(rings, avail, VirtioRing.availRingBytes(num), GuestMemory.READ);
         MemorySegment u = VhostUserMemory.ringSlice(rings, used, VirtioRing.usedRingBytes(num),
@@ -165,37 +215,26 @@ final class Vring {
         }
         SplitVirtqueue q = new SplitVirtqueue(num, d, a, u, data, eventIdx, indirect);
         int start = baseAvail;
+        Resubmission pending = null;
         if (tracker != null) {
             int ringUsed = q.usedIndexInRing();
-            List<Integer> heads = tracker.recover(ringUsed);
-            if (!heads.isEmpty()) {
-                start = resubmitFrom(a, num, ringUsed, heads, baseAvail);
+            SplitInflightTracker.Recovered r = tracker.recover(ringUsed);
+            if (r.problem() != null) {
+                log("inflight buffer: " + r.problem() + "; nothing resubmitted");
+            }
+            if (r.heads().length > 0) {
+                start = (ringUsed + r.heads().length) & 0xffff;
+                pending = new Resubmission.Split(q, r.heads());
+                log("resubmitting " + r.heads().length + " inflight requests; popping the avail ring from index "
+                        + start + " (frontend base " + baseAvail + ")");
             }
         }
-        q.restore(start); // spec SET_VRING_BASE: next avail index from the frontend, used index from the ring
-        return q;
+        q.restore(start); // spec SET_VRING_BASE: next avail index, used index from the ring
+        return new VringQueue.Built(q, pending);
     }
 
-    /**
-     * Spec "Inflight I/O tracking", "When reconnecting": resubmit what was popped but never used. Requests complete
-     * in order here (synchronous backends publish whole batches), so the in-flight heads are exactly the avail
-     * entries from the ring's used index on: popping again from there resubmits them in their original order.
-     */
-    private int resubmitFrom(MemorySegment avail, int num, int ringUsed, List<Integer> heads, int baseAvail) {
-        Set<Integer> expected = new HashSet<>(heads);
-        Set<Integer> found = new HashSet<>();
-        for (int k = 0; k < heads.size(); k++) {
-            long off = VirtioRing.AVAIL_RING + 2L * ((ringUsed + k) & (num - 1));
-            found.add(avail.get(ValueLayout.JAVA_SHORT_UNALIGNED, off) & 0xffff);
-        }
-        if (!found.equals(expected)) {
-            System.err.println("vduse4j: vhost-user: queue " + index + ": " + heads.size()
-                    + " inflight requests do not match the avail ring; not resubmitting");
-            return baseAvail;
-        }
-        System.err.println("vduse4j: vhost-user: queue " + index + ": resubmitting " + heads.size()
-                + " inflight requests from avail index " + ringUsed);
-        return ringUsed;
+    private void log(String s) {
+        System.err.println("vduse4j: vhost-user: queue " + index + ": " + s);
     }
 
     /** Stops the poller (draining in-flight requests) and remembers where the ring stopped. */

@@ -8,7 +8,9 @@ import io.github.vduse4j.ring.Virtqueue;
  * The virtqueue a vhost-user queue poller serves: the split or packed ring itself, built on first use by the
  * poller thread (with an IOMMU the ring addresses are IOVAs, and resolving them may need IOTLB misses that only
  * a thread other than the control thread may wait for), plus inflight tracking in the shared
- * {@link InflightRegion} when the frontend set one up.
+ * {@link InflightRegion} when the frontend set one up: the requests an earlier back-end left in flight are
+ * {@linkplain Resubmission resubmitted} before anything new is popped, and every pop, completion and publication
+ * is recorded ({@link InflightTracker}).
  *
  * <p>With an IOMMU, {@link #publish()} also ends the translation lifetime of the queue's IOTLB view
  * ({@link VhostUserIotlb.View#newBatch()}).
@@ -17,31 +19,44 @@ import io.github.vduse4j.ring.Virtqueue;
  * its poller parks until the control thread stops it.
  */
 final class VringQueue implements Virtqueue {
-    /** Builds and restores the ring; returns null if its addresses cannot be resolved. */
+    /** Builds and restores the ring (and recovers its inflight state); returns null if its addresses cannot be resolved. */
     interface Factory {
-        Virtqueue create();
+        Built create();
     }
+
+    /** A ring ready to serve, and the requests to resubmit before popping it (null: none). */
+    record Built(Virtqueue ring, Resubmission resubmission) {}
 
     private final int size;
     private final Factory factory;
-    private final InflightRegion.Tracker tracker;
+    private final InflightTracker tracker;
     private final QueueQuiescence quiescence;
     private final VhostUserIotlb.View iotlb;
     private final int index;
     private Virtqueue q;
+    private Resubmission pending;
     private boolean failed;
     private int chainErrors;
 
-    /** @param iotlb the queue's IOTLB view (IOMMU_PLATFORM), or null */
-    VringQueue(int index, int size, Virtqueue ready, Factory factory, InflightRegion.Tracker tracker,
+    /**
+     * @param ready   the ring if the control thread could build it already, else null (built on first use)
+     * @param tracker the queue's inflight tracking, or null
+     * @param iotlb   the queue's IOTLB view (IOMMU_PLATFORM), or null
+     */
+    VringQueue(int index, int size, Built ready, Factory factory, InflightTracker tracker,
                QueueQuiescence quiescence, VhostUserIotlb.View iotlb) {
         this.index = index;
         this.size = size;
         this.quiescence = quiescence;
         this.iotlb = iotlb;
-        this.q = ready;
         this.factory = factory;
         this.tracker = tracker;
+        take(ready);
+    }
+
+    private void take(Built b) {
+        q = b == null ? null : b.ring();
+        pending = b == null || b.resubmission() == null || b.resubmission().remaining() == 0 ? null : b.resubmission();
     }
 
     /** The ring, or null if it has not been built (or could not be). */
@@ -58,9 +73,9 @@ final class VringQueue implements Virtqueue {
         }
         quiescence.register(); // resolving may miss in the IOTLB: only a registered poller thread may wait
         try {
-            q = factory.create();
+            take(factory.create());
         } catch (RuntimeException e) {
-            q = null;
+            take(null);
         }
         failed = q == null;
         return q != null;
@@ -71,9 +86,25 @@ final class VringQueue implements Virtqueue {
         if (!ready()) {
             return NEEDS_RESET;
         }
-        int r = q.pop(chain);
-        if (tracker != null && (r == POPPED || r == CHAIN_ERROR)) {
-            tracker.popped(chain.id());
+        int r;
+        if (pending != null) { // spec "When reconnecting": resubmit before anything new; tracked already
+            r = pending.pop(chain);
+            if (r != EMPTY) {
+                if (r == CHAIN_ERROR) {
+                    chainError(chain);
+                }
+                return r;
+            }
+            pending = null;
+        }
+        if (tracker == null) {
+            r = q.pop(chain);
+        } else {
+            int first = q.lastAvailIndex(); // packed: the list occupies ring slots [first, lastAvail after the pop)
+            r = q.pop(chain);
+            if (r == POPPED || r == CHAIN_ERROR) {
+                tracker.popped(chain.id(), first, q.lastAvailIndex());
+            }
         }
         if (r == CHAIN_ERROR) {
             chainError(chain);
@@ -103,13 +134,16 @@ final class VringQueue implements Virtqueue {
         if (q == null) {
             return;
         }
+        if (tracker != null) {
+            tracker.publishing(q.lastUsedIndex(), q.lastUsedWrapCounter());
+        }
         q.publish();
         if (iotlb != null) {
             // The driver may now unmap what it got back and reuse the IOVAs: no translation outlives a batch.
             iotlb.newBatch();
         }
         if (tracker != null) {
-            tracker.published(q.lastUsedIndex());
+            tracker.published(q.lastUsedIndex(), q.lastUsedWrapCounter());
         }
     }
 
@@ -127,7 +161,8 @@ final class VringQueue implements Virtqueue {
 
     @Override
     public boolean enableNotifications() {
-        return ready() && q.enableNotifications();
+        // resubmissions waiting: never let the poller sleep on them
+        return ready() && (pending != null || q.enableNotifications());
     }
 
     @Override
@@ -169,6 +204,7 @@ final class VringQueue implements Virtqueue {
     public void restore(int lastAvailIndex, boolean availWrap, int lastUsedIndex, boolean usedWrap) {
         if (ready()) {
             q.restore(lastAvailIndex, availWrap, lastUsedIndex, usedWrap);
+            pending = null; // the ring forgot what was in flight; resubmissions no longer fit it
         }
     }
 

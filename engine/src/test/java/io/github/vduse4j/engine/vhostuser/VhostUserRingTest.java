@@ -12,6 +12,7 @@ import java.lang.foreign.ValueLayout;
 import java.lang.invoke.VarHandle;
 import java.nio.ByteOrder;
 import java.nio.file.Path;
+import java.util.List;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -273,8 +274,8 @@ class VhostUserRingTest {
                 writeDesc(s, DESC + 32L * n + 16, GPA + OUT + 64L * n, 64, (short) 2, (short) 0);
                 s.set(U16, AVAIL + 4 + 2L * n, (short) (2 * n));
                 // spec "Inflight I/O tracking": desc[head].inflight = 1, counter in pop order
-                inflight.set(ValueLayout.JAVA_BYTE, InflightRegion.HEADER + 16L * 2 * n, (byte) 1);
-                inflight.set(U64, InflightRegion.HEADER + 16L * 2 * n + 8, n);
+                inflight.set(ValueLayout.JAVA_BYTE, SplitInflightTracker.HEADER + 16L * 2 * n, (byte) 1);
+                inflight.set(U64, SplitInflightTracker.HEADER + 16L * 2 * n + 8, n);
             }
             s.set(U16, AVAIL + 2, (short) 3);
             // The restarted back-end gets the buffer back and the frontend's last known avail index (3).
@@ -302,12 +303,251 @@ class VhostUserRingTest {
                 }
                 // the back-end tracked the completions: nothing is in flight any more
                 for (int n = 0; n < 3; n++) {
-                    assertEquals(0, inflight.get(ValueLayout.JAVA_BYTE, InflightRegion.HEADER + 16L * 2 * n));
+                    assertEquals(0, inflight.get(ValueLayout.JAVA_BYTE, SplitInflightTracker.HEADER + 16L * 2 * n));
                 }
                 assertEquals(3, inflight.get(U16, 14)); // used_idx
             }
             io.github.vduse4j.bindings.MemoryMap.unmap(inflight);
             FileIo.close(inflightFd);
+        } finally {
+            FileIo.close(kick);
+        }
+    }
+
+    // ---- restart with requests in flight: a crash is the shared memory as the first back-end left it ----
+
+    /** QEMU's order: the inflight buffer (GET_INFLIGHT_FD) comes before SET_FEATURES. Returns {size, fd}. */
+    private static long[] getInflightFd(TestFrontend f) {
+        f.send(GET_INFLIGHT_FD, 0, INFLIGHT_SIZE, m -> m.putU16(16, (short) 1).putU16(18, (short) NUM));
+        VhostUserMessage r = f.reply(GET_INFLIGHT_FD);
+        long size = r.u64(0);
+        return new long[] {size, r.takeFd(0)};
+    }
+
+    /** The ring setup of a (re)connecting frontend, after the handshake and the inflight buffer. */
+    private static void setUpRing(TestFrontend f, TestFrontend.Memfd mem, long features, int base, int kick) {
+        assertEquals(0, f.ack(SET_FEATURES, 8, m -> m.putU64(0, features | (1L << F_PROTOCOL_FEATURES))));
+        assertEquals(0, f.ack(SET_MEM_TABLE, 40, m -> VhostUserProtocolTest.region(m.putU32(0, 1), 8, GPA, 1 << 20,
+                mem.uaddr(), 0), mem.fd()));
+        assertEquals(0, f.ack(SET_VRING_NUM, 8, m -> m.putU32(0, 0).putU32(4, NUM)));
+        assertEquals(0, f.ack(SET_VRING_BASE, 8, m -> m.putU32(0, 0).putU32(4, base)));
+        assertEquals(0, f.ack(SET_VRING_ADDR, ADDR_SIZE, m -> m.putU32(ADDR_INDEX, 0)
+                .putU64(ADDR_DESC, mem.uaddr() + DESC).putU64(ADDR_AVAIL, mem.uaddr() + AVAIL)
+                .putU64(ADDR_USED, mem.uaddr() + USED)));
+        assertEquals(0, f.ack(SET_VRING_KICK, 8, m -> m.putU64(0, 0), kick));
+        assertEquals(0, f.ack(SET_VRING_CALL, 8, m -> m.putU64(0, VRING_NOFD_MASK)));
+        assertEquals(0, f.ack(SET_VRING_ENABLE, 8, m -> m.putU32(0, 0).putU32(4, 1)));
+    }
+
+    /** Request {@code n}: 64 readable bytes at IN + 64n (derived from n), 64 writable at OUT + 64n (zeroed). */
+    private static void fillRequest(MemorySegment s, int n) {
+        for (int i = 0; i < 64; i++) {
+            s.set(ValueLayout.JAVA_BYTE, IN + 64L * n + i, (byte) (n * 7 + i));
+        }
+        s.asSlice(OUT + 64L * n, 64).fill((byte) 0);
+    }
+
+    private static void checkRequest(MemorySegment s, int n) {
+        for (int i = 0; i < 64; i++) {
+            assertEquals((byte) (n * 7 + i), s.get(ValueLayout.JAVA_BYTE, OUT + 64L * n + i), "request " + n + " byte " + i);
+        }
+    }
+
+    private static void await(String what, java.util.function.BooleanSupplier done) {
+        long deadline = System.nanoTime() + 10_000_000_000L;
+        while (!done.getAsBoolean()) {
+            assertTrue(System.nanoTime() < deadline, what);
+            Thread.onSpinWait();
+        }
+    }
+
+    /** Split request {@code n} on descriptors {@code head}, {@code head + 1}, in avail entry {@code slot}. */
+    private static void addSplitRequest(MemorySegment s, int n, int head, int slot) {
+        fillRequest(s, n);
+        writeDesc(s, DESC + 16L * head, GPA + IN + 64L * n, 64, (short) 1, (short) (head + 1)); // NEXT
+        writeDesc(s, DESC + 16L * (head + 1), GPA + OUT + 64L * n, 64, (short) 2, (short) 0);  // WRITE
+        s.set(U16, AVAIL + 4 + 2L * (slot % NUM), (short) head);
+    }
+
+    /**
+     * Split, requests used out of order before the crash (1 and 3 of 0..3), their descriptors reused by the driver
+     * for 4 and 5 afterwards: the in-flight heads are not the avail entries from the used index on, so a restart
+     * that re-popped the avail ring from there would serve request 2, then 5 instead of 3, and never 0. The restarted
+     * back-end resubmits heads 0 and 4 from the buffer and pops from avail index used + 2: every request is used
+     * exactly once, with its own data.
+     */
+    @Test
+    void aRestartedBackendResubmitsSplitRequestsThatOthersOvertook() {
+        Path sock = dir.resolve("o.sock");
+        int kick = EventFd.create(0, EventFd.EFD_CLOEXEC);
+        try (TestFrontend.Memfd mem = TestFrontend.Memfd.create(1 << 20)) {
+            MemorySegment s = mem.segment();
+            long[] inflightFd;
+            MemorySegment inflight;
+            byte[] memoryAtCrash;
+            byte[] inflightAtCrash;
+            HoldingDevice device = new HoldingDevice();
+            try (VhostUserServer first = VhostUserServer.start(sock, device, true);
+                 TestFrontend f = new TestFrontend(sock)) {
+                f.handshake();
+                inflightFd = getInflightFd(f);
+                inflight = io.github.vduse4j.bindings.MemoryMap.map(inflightFd[0],
+                        io.github.vduse4j.bindings.MemoryMap.PROT_READ | io.github.vduse4j.bindings.MemoryMap.PROT_WRITE,
+                        io.github.vduse4j.bindings.MemoryMap.MAP_SHARED, (int) inflightFd[1], 0);
+                setUpRing(f, mem, 1L << 32, 0, kick);
+                for (int n = 0; n < 4; n++) {
+                    addSplitRequest(s, n, 2 * n, n);
+                }
+                VarHandle.releaseFence();
+                s.set(U16, AVAIL + 2, (short) 4);
+                VarHandle.fullFence();
+                EventFd.signal(kick);
+                await("4 requests popped", () -> device.popped.get() == 4);
+                device.release(2);   // request 1 (head 2)
+                device.release(6);   // request 3 (head 6)
+                awaitUsed(f, s, 2, -1, null);
+                MemorySegment in = inflight;
+                await("the buffer records the publication", () -> in.get(U16, SplitInflightTracker.USED_IDX) == 2);
+                memoryAtCrash = s.toArray(ValueLayout.JAVA_BYTE);
+                inflightAtCrash = inflight.toArray(ValueLayout.JAVA_BYTE);
+                device.releaseAll();   // lets the disconnect drain; the snapshot is what a crash would have left
+            }
+            MemorySegment.copy(memoryAtCrash, 0, s, ValueLayout.JAVA_BYTE, 0, memoryAtCrash.length);
+            MemorySegment.copy(inflightAtCrash, 0, inflight, ValueLayout.JAVA_BYTE, 0, inflightAtCrash.length);
+            assertEquals(List.of(2, 6), List.of(s.get(U32, USED + 4), s.get(U32, USED + 12)));
+            s.asSlice(OUT, 64).fill((byte) 0);            // requests 0 and 2 were never written back
+            s.asSlice(OUT + 128, 64).fill((byte) 0);
+            // the driver reaps 1 and 3 and reuses their descriptors: request 4 on 2-3, request 5 on 6-7
+            addSplitRequest(s, 4, 2, 4);
+            addSplitRequest(s, 5, 6, 5);
+            VarHandle.releaseFence();
+            s.set(U16, AVAIL + 2, (short) 6);
+            VarHandle.fullFence();
+
+            EchoDevice echo = new EchoDevice();
+            try (VhostUserServer second = VhostUserServer.start(sock, echo, true);
+                 TestFrontend f = new TestFrontend(sock)) {
+                f.handshake();
+                assertEquals(0, f.ack(SET_INFLIGHT_FD, INFLIGHT_SIZE, m -> m.putU64(0, inflightFd[0])
+                        .putU16(16, (short) 1).putU16(18, (short) NUM), (int) inflightFd[1]));
+                setUpRing(f, mem, 1L << 32, 2, kick);   // QEMU: the used index, its last known avail index
+                EventFd.signal(kick);
+                awaitUsed(f, s, 6, -1, null);
+                // resubmitted in counter order (heads 0, 4), then the avail ring from index 4 (heads 2, 6)
+                assertEquals(List.of(0, 4, 2, 6), List.of(s.get(U32, USED + 4 + 16), s.get(U32, USED + 4 + 24),
+                        s.get(U32, USED + 4 + 32), s.get(U32, USED + 4 + 40)));
+                for (int n = 0; n < 6; n++) {
+                    checkRequest(s, n);
+                }
+                assertEquals(4, second.stats().get(0).requests, "4 requests served, each once");
+                for (int n = 0; n < NUM; n++) {
+                    assertEquals(0, inflight.get(ValueLayout.JAVA_BYTE, SplitInflightTracker.HEADER + 16L * n));
+                }
+                assertEquals(6, inflight.get(U16, SplitInflightTracker.USED_IDX));
+                f.send(GET_VRING_BASE, 0, 8, m -> m.putU32(0, 0));
+                assertEquals(6, f.reply(GET_VRING_BASE).u32(4));
+            }
+            io.github.vduse4j.bindings.MemoryMap.unmap(inflight);
+            FileIo.close((int) inflightFd[1]);
+        } finally {
+            FileIo.close(kick);
+        }
+    }
+
+    /** Packed request {@code n} with buffer id {@code id} in slots {@code slot}, {@code slot + 1} of lap {@code wrap}. */
+    private static void addPackedRequest(MemorySegment s, int n, int id, int slot, boolean wrap) {
+        fillRequest(s, n);
+        int availFlags = wrap ? 1 << 7 : 1 << 15;   // §2.8.1: AVAIL = wrap, USED = !wrap
+        writeDesc(s, DESC + 16L * ((slot + 1) % NUM), GPA + OUT + 64L * n, 64, (short) id, (short) (availFlags | 2));
+        writeDesc(s, DESC + 16L * slot, GPA + IN + 64L * n, 64, (short) id, (short) 0);
+        VarHandle.releaseFence();
+        s.set(U16, DESC + 16L * slot + 14, (short) (availFlags | 1)); // NEXT; head flags last
+        VarHandle.fullFence();
+    }
+
+    private static boolean packedUsed(MemorySegment s, int slot, boolean wrap) {
+        int flags = s.get(U16, DESC + 16L * slot + 14) & ((1 << 7) | (1 << 15));
+        return flags == (wrap ? (1 << 7) | (1 << 15) : 0);
+    }
+
+    /**
+     * Packed: requests 0..2 popped, 1 used out of order, then the crash; the driver reaps 1 and goes on, putting
+     * request 3 in slots 6-7 and request 4 in slots 0-1 of the next lap — request 0's descriptors are gone from the
+     * ring. The restarted back-end resubmits 0 and 2 from the buffer's copies, its used position comes from the
+     * buffer (the frontend's is stale), then it pops 3 and 4: every request used once, with its own data.
+     */
+    @Test
+    void aRestartedBackendResubmitsPackedRequestsFromTheCopies() {
+        Path sock = dir.resolve("q.sock");
+        int kick = EventFd.create(0, EventFd.EFD_CLOEXEC);
+        long packed = (1L << 32) | (1L << 34);
+        try (TestFrontend.Memfd mem = TestFrontend.Memfd.create(1 << 20)) {
+            MemorySegment s = mem.segment();
+            long[] inflightFd;
+            MemorySegment inflight;
+            byte[] memoryAtCrash;
+            byte[] inflightAtCrash;
+            HoldingDevice device = new HoldingDevice();
+            try (VhostUserServer first = VhostUserServer.start(sock, device, true);
+                 TestFrontend f = new TestFrontend(sock)) {
+                f.handshake();
+                inflightFd = getInflightFd(f);   // before SET_FEATURES: nobody knows yet that the ring is packed
+                inflight = io.github.vduse4j.bindings.MemoryMap.map(inflightFd[0],
+                        io.github.vduse4j.bindings.MemoryMap.PROT_READ | io.github.vduse4j.bindings.MemoryMap.PROT_WRITE,
+                        io.github.vduse4j.bindings.MemoryMap.MAP_SHARED, (int) inflightFd[1], 0);
+                setUpRing(f, mem, packed, 0x8000_8000, kick);
+                for (int n = 0; n < 3; n++) {
+                    addPackedRequest(s, n, n, 2 * n, true);
+                }
+                EventFd.signal(kick);
+                await("3 requests popped", () -> device.popped.get() == 3);
+                device.release(1);
+                await("request 1 used", () -> packedUsed(s, 0, true));
+                assertEquals(1, s.get(U16, DESC + 12));
+                MemorySegment in = inflight;
+                await("the buffer records the publication",
+                        () -> in.get(U16, PackedInflightTracker.OLD_USED_IDX) == 2);
+                memoryAtCrash = s.toArray(ValueLayout.JAVA_BYTE);
+                inflightAtCrash = inflight.toArray(ValueLayout.JAVA_BYTE);
+                device.releaseAll();
+            }
+            MemorySegment.copy(memoryAtCrash, 0, s, ValueLayout.JAVA_BYTE, 0, memoryAtCrash.length);
+            MemorySegment.copy(inflightAtCrash, 0, inflight, ValueLayout.JAVA_BYTE, 0, inflightAtCrash.length);
+            s.asSlice(OUT, 64).fill((byte) 0);
+            s.asSlice(OUT + 128, 64).fill((byte) 0);
+            addPackedRequest(s, 3, 3, 6, true);
+            addPackedRequest(s, 4, 1, 0, false);   // id 1 is free again; slots 0-1 held request 0
+
+            EchoDevice echo = new EchoDevice();
+            try (VhostUserServer second = VhostUserServer.start(sock, echo, true);
+                 TestFrontend f = new TestFrontend(sock)) {
+                f.handshake();
+                assertEquals(0, f.ack(SET_INFLIGHT_FD, INFLIGHT_SIZE, m -> m.putU64(0, inflightFd[0])
+                        .putU16(16, (short) 1).putU16(18, (short) NUM), (int) inflightFd[1]));
+                // avail where the first back-end stopped (6, lap 1); a stale used position (0, lap 1)
+                setUpRing(f, mem, packed, 0x8000_8006, kick);
+                EventFd.signal(kick);
+                await("request 4 used", () -> packedUsed(s, 0, false));
+                assertTrue(packedUsed(s, 2, true) && packedUsed(s, 4, true) && packedUsed(s, 6, true));
+                // used elements in order: 0 and 2 (resubmitted, counter order), then 3 and 4 from the ring
+                assertEquals(List.of(0, 2, 3, 1), List.of((int) s.get(U16, DESC + 32 + 12), (int) s.get(U16, DESC + 64 + 12),
+                        (int) s.get(U16, DESC + 96 + 12), (int) s.get(U16, DESC + 12)));
+                for (int n = 0; n < 5; n++) {
+                    checkRequest(s, n);
+                }
+                assertEquals(4, second.stats().get(0).requests, "4 requests served, each once");
+                for (int n = 0; n < NUM; n++) {
+                    assertEquals(0, inflight.get(ValueLayout.JAVA_BYTE, PackedInflightTracker.HEADER + 32L * n));
+                }
+                assertEquals(2, inflight.get(U16, PackedInflightTracker.OLD_USED_IDX));
+                assertEquals(0, inflight.get(ValueLayout.JAVA_BYTE, PackedInflightTracker.OLD_USED_WRAP));
+                f.send(GET_VRING_BASE, 0, 8, m -> m.putU32(0, 0));
+                int base = f.reply(GET_VRING_BASE).u32(4);
+                assertEquals(2, base & 0xffff, "avail 2 in lap 0");
+                assertEquals(2, base >>> 16, "used 2 in lap 0");
+            }
+            io.github.vduse4j.bindings.MemoryMap.unmap(inflight);
+            FileIo.close((int) inflightFd[1]);
         } finally {
             FileIo.close(kick);
         }

@@ -24,6 +24,7 @@ public final class PackedDriver implements VirtqueueDriver, ChainBuilder.ChainAd
     private final int size;
     private final DriverMemory memory;
     private final MemorySegment desc, driverEvent, deviceEvent;
+    private final long descBytes;
     private final ChainBuilder builder;
     private final PackedRawRing raw;
 
@@ -48,7 +49,7 @@ public final class PackedDriver implements VirtqueueDriver, ChainBuilder.ChainAd
         this.config = c;
         this.size = c.size;
         if (size < 1 || size > MAX_QUEUE_SIZE) throw new IllegalArgumentException("packed size out of range: " + size);
-        long descBytes = DriverMemory.roundUp(descTableBytes(size), 4096);
+        descBytes = DriverMemory.roundUp(descTableBytes(size), 4096);
         long tableBytes = (long) size * c.maxIndirect * DESC_SIZE;
         memory = new DriverMemory(descBytes + 2 * 4096, tableBytes, c.dataRegions, c.dataRegionBytes);
         MemorySegment r = memory.ringSegment();
@@ -77,6 +78,10 @@ public final class PackedDriver implements VirtqueueDriver, ChainBuilder.ChainAd
     public MemorySegment descSegment() { return desc; }
     public MemorySegment driverEventSegment() { return driverEvent; }
     public MemorySegment deviceEventSegment() { return deviceEvent; }
+    /** Driver addresses of the three parts (what a transport would hand the device), mapped by {@code memory().table()}. */
+    public long descAddress() { return DriverMemory.RING_BASE; }
+    public long driverEventAddress() { return DriverMemory.RING_BASE + descBytes; }
+    public long deviceEventAddress() { return DriverMemory.RING_BASE + descBytes + 4096; }
     public PackedRawRing raw() { return raw; }
     /** Next descriptor the driver will fill, and its wrap counter. */
     public int nextAvail() { return nextAvail; }
