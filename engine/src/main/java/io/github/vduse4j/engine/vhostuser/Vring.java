@@ -271,17 +271,16 @@ final class Vring {
         return a | (u << 16);
     }
 
-    /** SET_VRING_BASE. */
+    /**
+     * SET_VRING_BASE. Packed: taken literally (bit 15 of each half is the wrap counter), as Linux vhost and DPDK do;
+     * a fresh ring is 0x80008000 (indexes 0, wrap counters 1, virtio 1.2 §2.8.1), which QEMU sends. A plain 0 is
+     * the legitimate state "index 0 in a lap with wrap counter 0", not "fresh".
+     */
     void setBase(int value, boolean packed) {
         if (!packed) {
             baseAvail = value & 0xffff;
             baseAvailWrap = true;
             baseUsed = -1;
-        } else if (value == 0) { // a fresh packed ring: indexes 0, wrap counters 1 (virtio 1.2 §2.8.1)
-            baseAvail = 0;
-            baseAvailWrap = true;
-            baseUsed = 0;
-            baseUsedWrap = true;
         } else {
             baseAvail = value & 0x7fff;
             baseAvailWrap = (value & 0x8000) != 0;
