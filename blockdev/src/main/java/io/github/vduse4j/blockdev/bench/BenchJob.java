@@ -14,6 +14,9 @@ import org.HdrHistogram.Histogram;
  * <p>Verify: a written block holds a pattern derived from its byte offset and the run's seed, so concurrent or
  * repeated writes of a block agree. With several queues each owns every n-th block, so no two threads write
  * the same block.
+ *
+ * <p>A device fault the ring counts (see {@link DriverRing}) becomes the job's first problem; a fault that breaks
+ * the ring ends the job at once (no drain, no final verify: its requests can no longer be accounted).
  */
 final class BenchJob implements Runnable {
     private static final ValueLayout.OfLong LE_LONG = ValueLayout.JAVA_LONG_UNALIGNED;
@@ -73,14 +76,17 @@ final class BenchJob implements Runnable {
     @Override
     public void run() {
         try {
+            DriverRing ring = q.ring();
             long done = 0;
-            while (!stop) {
+            while (!stop && !ring.broken()) {
                 submitFree(true);
                 done += reapAll(true);
                 completedOps = done;
             }
-            drain();
-            if (o.verify()) {
+            if (!ring.broken()) {
+                drain();
+            }
+            if (o.verify() && !ring.broken()) {
                 verifyAll();
             }
         } catch (RuntimeException e) {
@@ -88,6 +94,11 @@ final class BenchJob implements Runnable {
             if (firstProblem == null) {
                 firstProblem = e.toString();
             }
+        }
+        if (q.ring().broken()) {
+            firstProblem = q.ring().firstDeviceFault();   // the cause of whatever else went wrong
+        } else if (q.ring().deviceFaults() > 0) {
+            problem(q.ring().firstDeviceFault());
         }
     }
 
@@ -166,7 +177,7 @@ final class BenchJob implements Runnable {
 
     private void drain() {
         long deadline = System.nanoTime() + 30_000_000_000L;
-        while (freeCount < q.depth()) {
+        while (freeCount < q.depth() && !q.ring().broken()) {
             reapAll(true);
             if (System.nanoTime() - deadline > 0) {
                 throw new IllegalStateException((q.depth() - freeCount) + " requests never completed");
@@ -201,7 +212,7 @@ final class BenchJob implements Runnable {
             if (n > 0) {
                 q.flush();
             }
-            if (p >= partBlocks && freeCount == depth) {
+            if ((p >= partBlocks && freeCount == depth) || q.ring().broken()) {
                 return;
             }
             reapVerifyOnly();

@@ -18,9 +18,10 @@ import java.time.Duration;
  * @param readMix   percentage of reads for {@link Pattern#RANDRW}
  * @param ringSize  descriptors per ring (a power of two, at least 3 * depth)
  * @param seed      random seed
+ * @param packed    drive packed virtqueues (VIRTIO_F_RING_PACKED, which the back-end must offer) instead of split
  */
 public record BenchOptions(Path socket, Pattern pattern, int blockSize, int depth, int queues, Duration runtime,
-                           boolean verify, long size, int readMix, int ringSize, long seed) {
+                           boolean verify, long size, int readMix, int ringSize, long seed, boolean packed) {
 
     /** Access patterns, named as fio's {@code --rw}. */
     public enum Pattern {
@@ -58,6 +59,11 @@ public record BenchOptions(Path socket, Pattern pattern, int blockSize, int dept
         if (Integer.bitCount(ringSize) != 1 || ringSize > 32768 || ringSize < 3 * depth) {
             throw new IllegalArgumentException("ring size must be a power of two of at least 3 x depth, got " + ringSize);
         }
+    }
+
+    /** "split" or "packed": the ring layout, as the text and JSON results name it. */
+    public String ringKind() {
+        return packed ? "packed" : "split";
     }
 
     int readPercent() {

@@ -8,7 +8,8 @@ import java.util.Locale;
  */
 public record BenchResult(String target, BenchOptions options, double seconds, long reads, long writes, long bytes,
                           long errors, long verifyErrors, long verified, double p50, double p90, double p99,
-                          double p999, double max, double mean, long kicks, String firstProblem) {
+                          double p999, double max, double mean, long kicks, long deviceFaults,
+                          String firstProblem) {
 
     public long ios() {
         return reads + writes;
@@ -24,26 +25,29 @@ public record BenchResult(String target, BenchOptions options, double seconds, l
     }
 
     public boolean ok() {
-        return errors == 0 && verifyErrors == 0;
+        return errors == 0 && verifyErrors == 0 && deviceFaults == 0;
     }
 
     public String toJson() {
         return String.format(Locale.ROOT, "{\"target\":\"%s\",\"rw\":\"%s\",\"bs\":%d,\"iodepth\":%d,\"queues\":%d,"
-                        + "\"runtime_s\":%.3f,\"ios\":%d,\"reads\":%d,\"writes\":%d,\"iops\":%.1f,\"mb_s\":%.2f,"
+                        + "\"ring\":\"%s\",\"runtime_s\":%.3f,\"ios\":%d,\"reads\":%d,\"writes\":%d,\"iops\":%.1f,"
+                        + "\"mb_s\":%.2f,"
                         + "\"lat_us\":{\"p50\":%.2f,\"p90\":%.2f,\"p99\":%.2f,\"p99.9\":%.2f,\"max\":%.2f,\"mean\":%.2f},"
-                        + "\"errors\":%d,\"verify\":%b,\"verified_blocks\":%d,\"verify_errors\":%d,\"kicks\":%d%s}",
+                        + "\"errors\":%d,\"verify\":%b,\"verified_blocks\":%d,\"verify_errors\":%d,\"kicks\":%d,"
+                        + "\"device_faults\":%d%s}",
                 escape(target), options.pattern().fioName(), options.blockSize(), options.depth(), options.queues(),
-                seconds, ios(), reads, writes, iops(), mbPerSecond(), p50, p90, p99, p999, max, mean, errors,
-                options.verify(), verified, verifyErrors, kicks,
+                options.ringKind(), seconds, ios(), reads, writes, iops(), mbPerSecond(), p50, p90, p99, p999, max, mean,
+                errors, options.verify(), verified, verifyErrors, kicks, deviceFaults,
                 firstProblem == null ? "" : ",\"first_problem\":\"" + escape(firstProblem) + "\"");
     }
 
     public String summary() {
-        return String.format(Locale.ROOT, "%s: %s bs=%d qd=%d queues=%d: %.0f IOPS, %.1f MB/s, lat us p50=%.1f p90=%.1f"
-                        + " p99=%.1f p99.9=%.1f max=%.1f; %d ios in %.1f s, errors=%d%s",
-                target, options.pattern().fioName(), options.blockSize(), options.depth(), options.queues(), iops(),
-                mbPerSecond(), p50, p90, p99, p999, max, ios(), seconds, errors,
-                options.verify() ? ", verified " + verified + " blocks, verify errors=" + verifyErrors : "")
+        return String.format(Locale.ROOT, "%s: %s bs=%d qd=%d queues=%d ring=%s: %.0f IOPS, %.1f MB/s, lat us p50=%.1f"
+                        + " p90=%.1f p99=%.1f p99.9=%.1f max=%.1f; %d ios in %.1f s, errors=%d%s%s",
+                target, options.pattern().fioName(), options.blockSize(), options.depth(), options.queues(),
+                options.ringKind(), iops(), mbPerSecond(), p50, p90, p99, p999, max, ios(), seconds, errors,
+                options.verify() ? ", verified " + verified + " blocks, verify errors=" + verifyErrors : "",
+                deviceFaults == 0 ? "" : ", device faults=" + deviceFaults)
                 + (firstProblem == null ? "" : " (first problem: " + firstProblem + ")");
     }
 

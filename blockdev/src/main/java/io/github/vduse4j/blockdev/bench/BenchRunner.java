@@ -13,13 +13,16 @@ import org.HdrHistogram.Histogram;
 
 /**
  * Runs a {@link BenchOptions} load against a vhost-user-blk back-end: connects as the frontend, shares one memfd,
- * starts one {@link BenchJob} thread per queue, reports once a second to {@code live}, then stops the rings
- * (GET_VRING_BASE) and merges the results.
+ * sets up split or packed rings, starts one {@link BenchJob} thread per queue, reports once a second to
+ * {@code live}, then stops the rings (GET_VRING_BASE) and merges the results.
  */
 public final class BenchRunner {
     private BenchRunner() {}
 
-    /** Features the bench accepts when offered (no EVENT_IDX, indirect or IOMMU: it polls and uses 3 descriptors). */
+    /**
+     * Features the bench accepts when offered (no EVENT_IDX, indirect or IOMMU: it polls and uses 3 descriptors).
+     * VIRTIO_F_RING_PACKED is added with {@link BenchOptions#packed()} only.
+     */
     static final long WANTED = VirtioBlk.bit(VirtioBlk.F_VERSION_1) | (1L << F_PROTOCOL_FEATURES)
             | VirtioBlk.bit(VirtioBlk.F_BLK_SIZE) | VirtioBlk.bit(VirtioBlk.F_SEG_MAX) | VirtioBlk.bit(VirtioBlk.F_FLUSH)
             | VirtioBlk.bit(VirtioBlk.F_RO) | VirtioBlk.bit(VirtioBlk.F_TOPOLOGY);
@@ -33,6 +36,10 @@ public final class BenchRunner {
             if ((offered & VirtioBlk.bit(VirtioBlk.F_VERSION_1)) == 0) {
                 throw new IllegalStateException("the back-end does not offer VIRTIO_F_VERSION_1");
             }
+            if (o.packed() && (offered & VirtioBlk.bit(VirtioBlk.F_RING_PACKED)) == 0) {
+                throw new IllegalStateException("--packed: the back-end does not offer VIRTIO_F_RING_PACKED"
+                        + " (packed virtqueues); run without --packed");
+            }
             long pf = fe.protocolFeatures();
             int maxQueues = (pf & (1L << PF_MQ)) != 0 ? fe.queueNum() : 1;
             if (o.queues() > maxQueues) {
@@ -44,7 +51,8 @@ public final class BenchRunner {
             }
             MemorySegment cfg = MemorySegment.ofArray(fe.config(CONFIG_BYTES));
             long capacity = cfg.get(ValueLayout.JAVA_LONG_UNALIGNED, 0) * VirtioBlk.SECTOR_SIZE;
-            long features = offered & (WANTED | (o.queues() > 1 ? VirtioBlk.bit(VirtioBlk.F_MQ) : 0));
+            long features = offered & (WANTED | (o.queues() > 1 ? VirtioBlk.bit(VirtioBlk.F_MQ) : 0)
+                    | (o.packed() ? VirtioBlk.bit(VirtioBlk.F_RING_PACKED) : 0));
             boolean writes = o.readPercent() < 100;
             if (writes && (features & VirtioBlk.bit(VirtioBlk.F_RO)) != 0) {
                 throw new IllegalArgumentException("the device is read-only; use --rw randread or read");
@@ -63,9 +71,9 @@ public final class BenchRunner {
                 List<BenchJob> jobs = new ArrayList<>();
                 try {
                     for (int i = 0; i < o.queues(); i++) {
-                        BlkQueue q = new BlkQueue(mem, o.ringSize(), o.depth(), o.blockSize());
+                        BlkQueue q = new BlkQueue(mem, o.ringSize(), o.depth(), o.blockSize(), features);
                         queues.add(q);
-                        fe.startVring(i, q.ring(), 0, q.kickFd(), q.callFd());
+                        fe.startVring(i, q.ring(), q.ring().vringBase(), q.kickFd(), q.callFd());
                         jobs.add(new BenchJob(q, o, i, blocks));
                     }
                     double seconds = drive(jobs, o, live);
@@ -128,7 +136,7 @@ public final class BenchRunner {
 
     private static BenchResult merge(BenchOptions o, List<BenchJob> jobs, List<BlkQueue> queues, double seconds) {
         Histogram h = new Histogram(60_000_000_000L, 3);
-        long reads = 0, writes = 0, bytes = 0, errors = 0, verifyErrors = 0, verified = 0, kicks = 0;
+        long reads = 0, writes = 0, bytes = 0, errors = 0, verifyErrors = 0, verified = 0, kicks = 0, faults = 0;
         String problem = null;
         for (BenchJob j : jobs) {
             h.add(j.histogram);
@@ -144,11 +152,12 @@ public final class BenchRunner {
         }
         for (BlkQueue q : queues) {
             kicks += q.kicks();
+            faults += q.ring().deviceFaults();
         }
         return new BenchResult(o.socket().toString(), o, seconds, reads, writes, bytes, errors, verifyErrors, verified,
                 us(h.getValueAtPercentile(50)), us(h.getValueAtPercentile(90)), us(h.getValueAtPercentile(99)),
                 us(h.getValueAtPercentile(99.9)), us(h.getMaxValue()), h.getTotalCount() == 0 ? 0 : h.getMean() / 1000.0,
-                kicks, problem);
+                kicks, faults, problem);
     }
 
     private static double us(long nanos) {

@@ -3,20 +3,21 @@ package io.github.vduse4j.blockdev.bench;
 import io.github.vduse4j.bindings.CallState;
 import io.github.vduse4j.bindings.EventFd;
 import io.github.vduse4j.blockdev.virtio.VirtioBlk;
+import io.github.vduse4j.ring.VirtioRing;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
 
 /**
- * virtio-blk requests over one {@link SplitRingDriver} (virtio 1.2 §5.2.6): {@code depth} request slots, each
- * with its own header, data buffer and status byte in shared memory; a request is a 3-descriptor chain (header
+ * virtio-blk requests over one {@link DriverRing}, split or packed (virtio 1.2 §5.2.6): {@code depth} request slots,
+ * each with its own header, data buffer and status byte in shared memory; a request is a 3-descriptor chain (header
  * readable, data readable or writable, status writable). Owned by one thread; no allocation after construction.
  */
 public final class BlkQueue implements AutoCloseable {
     private static final ValueLayout.OfInt LE_INT = ValueLayout.JAVA_INT.withOrder(ByteOrder.LITTLE_ENDIAN);
     private static final ValueLayout.OfLong LE_LONG = ValueLayout.JAVA_LONG.withOrder(ByteOrder.LITTLE_ENDIAN);
 
-    private final SplitRingDriver ring;
+    private final DriverRing ring;
     private final SharedMemory mem;
     private final int depth;
     private final int maxBlock;
@@ -33,19 +34,33 @@ public final class BlkQueue implements AutoCloseable {
     private final int[] lens;
     private long kicks;
 
-    /** Bytes of shared memory one queue needs. */
+    /** Bytes of shared memory one queue needs (split or packed ring). */
     public static long memoryBytes(int ringSize, int depth, int maxBlock) {
         long ringBytes = 3 * 4096L + 16L * ringSize + 8L * ringSize + 4096;
         return ringBytes + depth * (64L + ((maxBlock + 4095L) & ~4095L)) + 2 * 4096L;
     }
 
+    /** A queue over a split ring. */
     public BlkQueue(SharedMemory mem, int ringSize, int depth, int maxBlock) {
+        this(mem, ringSize, depth, maxBlock, 0);
+    }
+
+    /**
+     * A queue over the ring the negotiated {@code features} call for: packed with VIRTIO_F_RING_PACKED (honouring
+     * VIRTIO_F_EVENT_IDX), split otherwise (which does not implement EVENT_IDX: refused).
+     */
+    public BlkQueue(SharedMemory mem, int ringSize, int depth, int maxBlock, long features) {
         if (depth < 1 || 3L * depth > ringSize) {
             throw new IllegalArgumentException("queue depth " + depth + " needs " + 3 * depth
                     + " descriptors; the ring has " + ringSize);
         }
+        boolean packed = (features & (1L << VirtioRing.F_RING_PACKED)) != 0;
+        boolean eventIdx = (features & (1L << VirtioRing.F_EVENT_IDX)) != 0;
+        if (eventIdx && !packed) {
+            throw new IllegalArgumentException("the split ring driver does not implement VIRTIO_F_EVENT_IDX");
+        }
         this.mem = mem;
-        this.ring = new SplitRingDriver(mem, ringSize);
+        this.ring = packed ? new PackedRingDriver(mem, ringSize, eventIdx) : new SplitRingDriver(mem, ringSize);
         this.depth = depth;
         this.maxBlock = maxBlock;
         this.headerOffset = new long[depth];
@@ -63,7 +78,7 @@ public final class BlkQueue implements AutoCloseable {
         this.lens = new int[ringSize];
     }
 
-    public SplitRingDriver ring() { return ring; }
+    public DriverRing ring() { return ring; }
     public int depth() { return depth; }
     public int kickFd() { return kickFd; }
     public int callFd() { return callFd; }

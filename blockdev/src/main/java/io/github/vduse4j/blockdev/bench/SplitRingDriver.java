@@ -6,14 +6,17 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.lang.invoke.VarHandle;
 import java.nio.ByteOrder;
+import java.util.Arrays;
 
 /**
  * The driver side of one split virtqueue (virtio 1.2 §2.7) in {@link SharedMemory}: a descriptor free list,
  * the available ring with its index shadow, and used-ring polling. Without EVENT_IDX: the driver sets
  * VIRTQ_AVAIL_F_NO_INTERRUPT (it busy-polls the used ring) and kicks only when the device has not set
- * VIRTQ_USED_F_NO_NOTIFY. One thread only; no allocation after construction.
+ * VIRTQ_USED_F_NO_NOTIFY. Used elements are checked (head in range and in flight, length within the writable
+ * part, used index not ahead of what is in flight); see {@link DriverRing} for what a fault does. One thread only;
+ * no allocation after construction.
  */
-public final class SplitRingDriver {
+public final class SplitRingDriver implements DriverRing {
     private static final VarHandle U16 = ValueLayout.JAVA_SHORT.withOrder(ByteOrder.LITTLE_ENDIAN).varHandle()
             .withInvokeExactBehavior();
     private static final ValueLayout.OfInt U32 = ValueLayout.JAVA_INT.withOrder(ByteOrder.LITTLE_ENDIAN);
@@ -30,12 +33,17 @@ public final class SplitRingDriver {
     private final long usedUaddr;
     private final int[] nextFree;
     private final int[] chainLength;
+    private final long[] writableBytes;
+    private final DeviceFaults faults = new DeviceFaults("split ring");
     private int freeHead;
+    private int inflight;
+    private boolean broken;
     private int numFree;
     private int availIdx;
     private int publishedAvail;
     private int lastUsed;
 
+    /** A ring of {@code size} descriptors (a power of two, §2.7), its three parts carved out of {@code mem}. */
     public SplitRingDriver(SharedMemory mem, int size) {
         if (size < 1 || size > MAX_QUEUE_SIZE || Integer.bitCount(size) != 1) {
             throw new IllegalArgumentException("split ring size must be a power of two: " + size);
@@ -53,10 +61,12 @@ public final class SplitRingDriver {
         this.usedUaddr = mem.uaddrOf(u);
         this.nextFree = new int[size];
         this.chainLength = new int[size];
+        this.writableBytes = new long[size];
         reset();
     }
 
     /** Empties the ring (fresh indexes 0) for a new start. */
+    @Override
     public void reset() {
         desc.fill((byte) 0);
         avail.fill((byte) 0);
@@ -64,20 +74,29 @@ public final class SplitRingDriver {
         for (int i = 0; i < size; i++) {
             nextFree[i] = i + 1;
         }
+        Arrays.fill(chainLength, 0);
         freeHead = 0;
         numFree = size;
+        inflight = 0;
+        broken = false;
+        faults.clear();
         availIdx = publishedAvail = lastUsed = 0;
         // §2.7.7: we poll the used ring, so ask the device not to interrupt us.
         U16.set(avail, AVAIL_FLAGS, (short) AVAIL_F_NO_INTERRUPT);
     }
 
-    public int size() { return size; }
-    public long descAddress() { return descUaddr; }
-    public long availAddress() { return availUaddr; }
-    public long usedAddress() { return usedUaddr; }
-    public int freeDescriptors() { return numFree; }
-    /** The driver's next avail index (what it would tell a new back-end after a restart). */
-    public int availIndex() { return availIdx; }
+    @Override public boolean packed() { return false; }
+    @Override public int size() { return size; }
+    @Override public long descAddress() { return descUaddr; }
+    /** The available ring (the Driver Area). */
+    @Override public long driverAreaAddress() { return availUaddr; }
+    /** The used ring (the Device Area). */
+    @Override public long deviceAreaAddress() { return usedUaddr; }
+    @Override public int vringBase() { return availIdx; }
+    @Override public int freeDescriptors() { return numFree; }
+    @Override public boolean broken() { return broken; }
+    @Override public long deviceFaults() { return faults.count(); }
+    @Override public String firstDeviceFault() { return faults.describe(); }
     /** The used index the device published. */
     public int usedIndexInRing() { return (short) U16.getAcquire(used, USED_IDX) & 0xffff; }
 
@@ -85,13 +104,18 @@ public final class SplitRingDriver {
      * Adds a chain of {@code count} buffers ({@code addr}/{@code len}/{@code writable}, readable first) to the
      * available ring, unpublished until {@link #publish()}. Returns the head, or -1 if descriptors are short.
      */
+    @Override
     public int add(long[] addr, int[] len, boolean[] writable, int count) {
-        if (count < 1 || count > numFree) {
+        if (broken || count < 1 || count > numFree) {
             return -1;
         }
         int head = freeHead;
         int i = head;
+        long writableLength = 0;
         for (int k = 0; k < count; k++) {
+            if (writable[k]) {
+                writableLength += len[k] & 0xffff_ffffL;
+            }
             long off = (long) DESC_SIZE * i;
             int next = nextFree[i];
             int flags = (writable[k] ? DESC_F_WRITE : 0) | (k + 1 < count ? DESC_F_NEXT : 0);
@@ -107,6 +131,8 @@ public final class SplitRingDriver {
         }
         numFree -= count;
         chainLength[head] = count;
+        writableBytes[head] = writableLength;
+        inflight++;
         avail.set(S16, AVAIL_RING + 2L * (availIdx & mask), (short) head);
         availIdx = (availIdx + 1) & 0xffff;
         return head;
@@ -116,6 +142,7 @@ public final class SplitRingDriver {
      * Makes added chains visible (§2.7.13.3: a release store of idx after the ring entries and descriptors) and
      * returns whether the device must be kicked (§2.7.10: after a full fence, VIRTQ_USED_F_NO_NOTIFY clear).
      */
+    @Override
     public boolean publish() {
         if (availIdx == publishedAvail) {
             return false;
@@ -130,16 +157,42 @@ public final class SplitRingDriver {
      * Takes up to {@code max} used elements: ids into {@code ids}, written lengths into {@code lens}; frees
      * their descriptors. Returns how many.
      */
+    @Override
     public int poll(int[] ids, int[] lens, int max) {
+        if (broken) {
+            return 0;
+        }
         int idx = (short) U16.getAcquire(used, USED_IDX) & 0xffff; // §2.7.14: acquire pairs with the device's release
+        // §2.7.8: the device adds one used element per buffer it was given; an index further ahead than the buffers
+        // in flight points at elements it never wrote.
+        int pending = (idx - lastUsed) & 0xffff;
+        if (pending > inflight) {
+            faults.record(DeviceFaults.USED_INDEX_JUMP, -1, pending, inflight);
+            broken = true;
+            return 0;
+        }
         int n = 0;
         while (lastUsed != idx && n < max) {
             long off = USED_RING + (long) USED_ELEM_SIZE * (lastUsed & mask);
             int id = used.get(U32, off);
-            int len = used.get(U32, off + 4);
+            long len = used.get(U32, off + 4) & 0xffff_ffffL;
+            // §2.7.8: id is the head of a chain the driver made available and the device has not used yet;
+            // anything else leaves the free list unaccountable.
+            if (id < 0 || id >= size) {
+                faults.record(DeviceFaults.ID_OUT_OF_RANGE, id, len, size);
+                broken = true;
+                break;
+            }
+            if (chainLength[id] == 0) {
+                faults.record(DeviceFaults.ID_NOT_IN_FLIGHT, id, len, size);
+                broken = true;
+                break;
+            }
             lastUsed = (lastUsed + 1) & 0xffff;
-            if (id < 0 || id >= size || chainLength[id] == 0) {
-                throw new IllegalStateException("device returned unknown descriptor id " + id);
+            // §2.7.8.1: the device writes at least len bytes into the writable part, so len cannot exceed it.
+            if (len > writableBytes[id]) {
+                faults.record(DeviceFaults.LENGTH_TOO_LONG, id, len, writableBytes[id]);
+                len = writableBytes[id];
             }
             // give the chain back to the free list
             int last = id;
@@ -150,8 +203,9 @@ public final class SplitRingDriver {
             freeHead = id;
             numFree += chainLength[id];
             chainLength[id] = 0;
+            inflight--;
             ids[n] = id;
-            lens[n] = len;
+            lens[n] = (int) len;
             n++;
         }
         return n;

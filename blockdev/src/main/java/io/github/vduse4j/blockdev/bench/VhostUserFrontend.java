@@ -35,6 +35,7 @@ public final class VhostUserFrontend implements AutoCloseable {
     private final Poll poll = new Poll(1);
     private long backendFeatures;
     private long protocolFeatures;
+    private long features;
     private boolean replyAck;
 
     private VhostUserFrontend(int socket) {
@@ -110,7 +111,11 @@ public final class VhostUserFrontend implements AutoCloseable {
     /** SET_FEATURES with {@code features} (must be offered). */
     public void setFeatures(long features) {
         request(SET_FEATURES, U64_SIZE, m -> m.putU64(0, features));
+        this.features = features;
     }
+
+    /** What the last {@link #setFeatures} sent. */
+    public long features() { return features; }
 
     /** SET_MEM_TABLE with one region: all of {@code mem}. */
     public void setMemTable(SharedMemory mem) {
@@ -123,12 +128,21 @@ public final class VhostUserFrontend implements AutoCloseable {
 
     /**
      * Sets up and starts vring {@code index} over {@code ring} (spec order as QEMU's vhost_virtqueue_start):
-     * NUM, BASE, ADDR, KICK, CALL, then ENABLE when protocol features are on.
+     * NUM, BASE, ADDR, KICK, CALL, then ENABLE when protocol features are on. {@code base} is the SET_VRING_BASE
+     * value ({@link DriverRing#vringBase()} for a fresh ring). The ring layout must match the negotiated
+     * VIRTIO_F_RING_PACKED.
      */
-    public void startVring(int index, SplitRingDriver ring, int base, int kickFd, int callFd) {
+    public void startVring(int index, DriverRing ring, int base, int kickFd, int callFd) {
+        if (ring.packed() != ((features & bit(F_RING_PACKED)) != 0)) {
+            throw new IllegalStateException("vring " + index + " is " + (ring.packed() ? "packed" : "split")
+                    + " but VIRTIO_F_RING_PACKED was " + (ring.packed() ? "not " : "") + "negotiated");
+        }
         setVringNum(index, ring.size());
         setVringBase(index, base);
-        setVringAddr(index, ring.descAddress(), ring.usedAddress(), ring.availAddress());
+        // SET_VRING_ADDR: descriptor, used and available user addresses. Packed (virtio 1.2 §2.8): the descriptor
+        // ring, the device event suppression structure (Device Area) in the used field and the driver one (Driver
+        // Area) in the avail field, as QEMU's vhost_virtqueue_start sends them.
+        setVringAddr(index, ring.descAddress(), ring.deviceAreaAddress(), ring.driverAreaAddress());
         setVringFd(SET_VRING_KICK, index, kickFd);
         setVringFd(SET_VRING_CALL, index, callFd);
         if ((backendFeatures & bit(F_PROTOCOL_FEATURES)) != 0) {

@@ -16,8 +16,9 @@ import picocli.CommandLine.Option;
 
 /**
  * {@code vduse4j bench}: a vhost-user-blk load generator. It is the frontend itself (no VM, no kernel driver):
- * it shares memfd memory with the back-end, drives split rings directly and busy-polls completions, then prints
- * IOPS, MB/s and latency percentiles (live on a terminal; one JSON object with {@code --json}).
+ * it shares memfd memory with the back-end, drives split (or, with {@code --packed}, packed) rings directly and
+ * busy-polls completions, then prints IOPS, MB/s and latency percentiles (live on a terminal; one JSON object with
+ * {@code --json}).
  */
 @Command(name = "bench", mixinStandardHelpOptions = true, sortOptions = false,
         description = "Load a vhost-user-blk back-end (vduse4j, qemu-storage-daemon, ...) as its frontend.")
@@ -56,6 +57,10 @@ final class BenchCommand implements Callable<Integer> {
 
     @Option(names = "--ring-size", defaultValue = "0", description = "descriptors per ring (default: enough for the depth, at least 64)")
     int ringSize;
+
+    @Option(names = "--packed", description = "drive packed virtqueues (VIRTIO_F_RING_PACKED) instead of split ones;"
+            + " the back-end must offer them")
+    boolean packed;
 
     @Option(names = "--seed", defaultValue = "1", description = "random seed and verify pattern key (default: ${DEFAULT-VALUE})")
     long seed;
@@ -115,7 +120,8 @@ final class BenchCommand implements Callable<Integer> {
         }
         try {
             return new BenchOptions(socket, pattern, (int) blockSize, depth, queues,
-                    Duration.ofNanos((long) (runtime * 1e9)), verify, size == null ? 0 : size, readMix, ringSize, seed);
+                    Duration.ofNanos((long) (runtime * 1e9)), verify, size == null ? 0 : size, readMix, ringSize, seed,
+                    packed);
         } catch (IllegalArgumentException e) {
             throw new CommandLine.ParameterException(cl, e.getMessage());
         }

@@ -90,8 +90,11 @@ class BenchCommandErrorsTest {
                     "--queues 2 but the back-end has 1");
             CliRun.assertOneLine(CliRun.run("bench", "--socket", sock.toString(), "--rw", "randwrite", "--runtime", "0.1"), 1,
                     "read-only");
+            // this back-end was built without packed rings (VirtioBlkSettings.packed false)
+            CliRun.assertOneLine(CliRun.run("bench", "--socket", sock.toString(), "--packed", "--runtime", "0.1"), 1,
+                    "--packed", "does not offer VIRTIO_F_RING_PACKED");
             assertTrue(Files.exists(sock), "the back-end's socket stays");
-            assertEquals(2, server.connections(), "each attempt connected, and the back-end serves on");
+            assertEquals(3, server.connections(), "each attempt connected, and the back-end serves on");
         }
     }
 }

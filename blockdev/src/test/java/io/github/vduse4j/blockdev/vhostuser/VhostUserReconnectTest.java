@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.*;
 import io.github.vduse4j.blockdev.backend.MemoryBackend;
 import io.github.vduse4j.blockdev.bench.BlkQueue;
 import io.github.vduse4j.blockdev.bench.SharedMemory;
+import io.github.vduse4j.blockdev.bench.SplitRingDriver;
 import io.github.vduse4j.blockdev.bench.VhostUserFrontend;
 import io.github.vduse4j.blockdev.virtio.VirtioBlk;
 import io.github.vduse4j.blockdev.virtio.VirtioBlkDevice;
@@ -91,7 +92,7 @@ class VhostUserReconnectTest {
                         Thread.onSpinWait();
                     }
                     // as QEMU after losing its back-end: restart the ring from the used index in memory
-                    fe = connect(sock, mem, q, inflight, q.ring().usedIndexInRing());
+                    fe = connect(sock, mem, q, inflight, ((SplitRingDriver) q.ring()).usedIndexInRing());
                     q.flush();
                 }
                 int n = q.reap();

@@ -1,0 +1,138 @@
+package io.github.vduse4j.blockdev.bench;
+
+import static io.github.vduse4j.ring.VirtioRing.*;
+import static org.junit.jupiter.api.Assertions.*;
+
+import io.github.vduse4j.ring.DescriptorChain;
+import io.github.vduse4j.ring.GuestMemory;
+import io.github.vduse4j.ring.RegionTable;
+import io.github.vduse4j.ring.SplitVirtqueue;
+import io.github.vduse4j.ring.Virtqueue;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteOrder;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+
+/**
+ * {@link SplitRingDriver} against {@link SplitVirtqueue}: used lengths, and a device that writes back what it must
+ * not (unknown head, a head used twice, a used index running ahead, a length beyond the buffer) is counted as a
+ * {@link DriverRing#deviceFaults() device fault} instead of throwing.
+ */
+class SplitRingDriverTest {
+    private static final long GPA = 0x4000_0000L;
+    private static final ValueLayout.OfInt U32 = ValueLayout.JAVA_INT.withOrder(ByteOrder.LITTLE_ENDIAN);
+    private static final ValueLayout.OfShort S16 = ValueLayout.JAVA_SHORT.withOrder(ByteOrder.LITTLE_ENDIAN);
+    private static final int SIZE = 8;
+
+    private final SharedMemory mem = SharedMemory.create(64 * 1024, GPA);
+    private final SplitRingDriver ring = new SplitRingDriver(mem, SIZE);
+    private final long data = mem.allocate(4096, 4096);
+    private final SplitVirtqueue dev = new SplitVirtqueue(SIZE, view(ring.descAddress(), descTableBytes(SIZE)),
+            view(ring.driverAreaAddress(), availRingBytes(SIZE)), view(ring.deviceAreaAddress(), usedRingBytes(SIZE)),
+            RegionTable.builder().add(GPA, mem.segment(), GuestMemory.READ | GuestMemory.WRITE).build(), false, false);
+    private final DescriptorChain chain = DescriptorChain.forQueue(dev);
+    private final int[] ids = new int[SIZE];
+    private final int[] lens = new int[SIZE];
+
+    @AfterEach
+    void close() {
+        mem.close();
+    }
+
+    private MemorySegment view(long uaddr, long bytes) {
+        return mem.segment().asSlice(uaddr - mem.uaddr(), bytes);
+    }
+
+    /** A 3-element buffer: 16 readable bytes, then 512 + 1 writable. Returns the head. */
+    private int add() {
+        int head = ring.add(new long[] {mem.gpaOf(data), mem.gpaOf(data + 64), mem.gpaOf(data + 1024)},
+                new int[] {16, 512, 1}, new boolean[] {false, true, true}, 3);
+        ring.publish();
+        return head;
+    }
+
+    private int pop() {
+        assertEquals(Virtqueue.POPPED, dev.pop(chain));
+        return chain.id();
+    }
+
+    @Test
+    void usedLengthsComeBack() {
+        for (int i = 0; i < 100; i++) {
+            int head = add();
+            assertEquals(head, pop());
+            assertEquals(513, chain.writableLength());
+            dev.complete(head, 513);
+            dev.publish();
+            assertEquals(1, ring.poll(ids, lens, SIZE));
+            assertEquals(head, ids[0]);
+            assertEquals(513, lens[0]);
+        }
+        assertEquals(SIZE, ring.freeDescriptors());
+        assertEquals(0, ring.deviceFaults());
+        assertEquals(100, ring.vringBase(), "next avail index");
+    }
+
+    @Test
+    void anUnknownHeadIsCountedNotThrown() {
+        add();
+        pop();
+        MemorySegment used = view(ring.deviceAreaAddress(), usedRingBytes(SIZE));
+        used.set(U32, USED_RING, 999);
+        used.set(U32, USED_RING + 4, 1);
+        used.set(S16, USED_IDX, (short) 1);
+        assertEquals(0, ring.poll(ids, lens, SIZE));
+        assertEquals(1, ring.deviceFaults());
+        assertTrue(ring.broken());
+        assertTrue(ring.firstDeviceFault().contains("id 999"), ring.firstDeviceFault());
+        assertEquals(-1, ring.add(new long[] {GPA}, new int[] {1}, new boolean[] {false}, 1), "broken: no more adds");
+        ring.reset();
+        assertFalse(ring.broken());
+        assertEquals(0, ring.deviceFaults());
+    }
+
+    @Test
+    void aHeadUsedTwiceIsCounted() {
+        int head = add();
+        add();
+        pop();
+        pop();
+        dev.complete(head, 1);
+        dev.complete(head, 1);   // the device repeats itself (2 buffers in flight: the used index is plausible)
+        dev.publish();
+        assertEquals(1, ring.poll(ids, lens, SIZE), "the first completion counts");
+        assertEquals(1, ring.deviceFaults());
+        assertTrue(ring.broken());
+        assertTrue(ring.firstDeviceFault().contains("not in flight"), ring.firstDeviceFault());
+    }
+
+    @Test
+    void aUsedIndexAheadOfWhatIsInFlightIsCounted() {
+        add();
+        pop();
+        view(ring.deviceAreaAddress(), usedRingBytes(SIZE)).set(S16, USED_IDX, (short) 5);
+        assertEquals(0, ring.poll(ids, lens, SIZE));
+        assertEquals(1, ring.deviceFaults());
+        assertTrue(ring.broken());
+        assertTrue(ring.firstDeviceFault().contains("moved by 5 with 1"), ring.firstDeviceFault());
+    }
+
+    @Test
+    void aLengthBeyondTheWritablePartIsCountedAndClamped() {
+        int head = add();
+        pop();
+        dev.complete(head, 1 << 20);
+        dev.publish();
+        assertEquals(1, ring.poll(ids, lens, SIZE));
+        assertEquals(513, lens[0]);
+        assertEquals(1, ring.deviceFaults());
+        assertFalse(ring.broken());
+        int next = add();
+        assertEquals(next, pop());
+        dev.complete(next, 513);
+        dev.publish();
+        assertEquals(1, ring.poll(ids, lens, SIZE), "the ring goes on");
+        assertEquals(1, ring.deviceFaults());
+    }
+}
