@@ -8,6 +8,9 @@ D=${VDUSE4J_DATA:?no data share}
 JAVA=${JAVA_HOME:-/usr/lib/jvm/temurin-25-jdk-amd64}/bin/java
 RUNTIME=${BENCH_RUNTIME:-10}
 GROUP=default
+# Where fio runs and where the back-ends run: with BACKEND_CPU set, fio is confined to FIO_CPUS, qemu-storage-daemon
+# runs under taskset and vduse4j pins its pollers (--cpus), so the back-end never shares a CPU with fio.
+FIO_CPUS=0-1 BACKEND_CPU=
 dev= pid=
 
 wait_dev() { # wait_dev NAME: sets dev to /dev/vdX of vdpa device NAME
@@ -23,7 +26,7 @@ fio_json() { # fio_json PEER RW QD JOBS ENGINE: one fio run on $dev, bounded in 
     local j
     j=$(timeout $((RUNTIME + 60)) fio --name=b --filename="$dev" --direct=1 --rw="$2" --bs=4k --time_based \
             --runtime="$RUNTIME" --ramp_time=2 --ioengine="$5" --iodepth="$3" --numjobs="$4" --group_reporting \
-            --cpus_allowed=0-1 --cpus_allowed_policy=split --output-format=json 2>/dev/null)
+            --cpus_allowed="$FIO_CPUS" --cpus_allowed_policy=split --output-format=json 2>/dev/null)
     python3 -c 'import json,sys
 job = json.load(sys.stdin)["jobs"][0]
 r = job["write"] if "write" in sys.argv[3] else job["read"]
@@ -35,7 +38,7 @@ print("BENCH peer=%s group=%s rw=%s qd=%s jobs=%s iops=%d p50_us=%.1f p99_us=%.1
 }
 
 qsd_export() { # qsd_export QUEUES BLOCKDEV-OPTIONS: qemu-storage-daemon vduse-blk export of node n0 as $dev
-    qemu-storage-daemon --blockdev "$2" \
+    ${BACKEND_CPU:+taskset -c "$BACKEND_CPU"} qemu-storage-daemon --blockdev "$2" \
         --export type=vduse-blk,id=e0,node-name=n0,name=qsd0,writable=on,num-queues="$1",queue-size=256 >/tmp/qsd.log 2>&1 &
     pid=$!
     for _ in $(seq 100); do [ -c /dev/vduse/qsd0 ] && break; sleep 0.1; done
@@ -50,7 +53,8 @@ qsd_stop() {
 
 ours_export() { # ours_export LABEL EXPORT-OPTIONS...: vduse4j export as $dev
     local label=$1; shift
-    "$JAVA" -jar "$D/vduse4j.jar" export --name v4j0 --queue-size 256 "$@" >/tmp/v4j.out 2>/tmp/v4j.err &
+    "$JAVA" -jar "$D/vduse4j.jar" export --name v4j0 --queue-size 256 ${BACKEND_CPU:+--cpus "$BACKEND_CPU"} "$@" \
+        >/tmp/v4j.out 2>/tmp/v4j.err &
     pid=$!
     for _ in $(seq 600); do [ -s /tmp/v4j.out ] && break; kill -0 $pid 2>/dev/null || break; sleep 0.1; done
     dev=$(head -n 1 /tmp/v4j.out)

@@ -6,10 +6,17 @@ import java.util.Arrays;
 import java.util.List;
 import picocli.CommandLine;
 
-/** Parses a CPU list like {@code 2,3} or {@code 0-3,6} and checks each CPU is one this process may run on. */
-final class CpuListParser implements CommandLine.ITypeConverter<int[]> {
+/**
+ * Parses a CPU list like {@code 2,3} or {@code 0-3,6} and checks each CPU is one this process may run on. The
+ * result is one {@link CpuList} value: picocli treats an {@code int[]} option as multi-valued and would hand each
+ * element to the converter.
+ */
+final class CpuListParser implements CommandLine.ITypeConverter<CpuListParser.CpuList> {
+    /** The CPUs of one {@code --cpus} option, in the order given. */
+    record CpuList(int[] cpus) { }
+
     @Override
-    public int[] convert(String value) {
+    public CpuList convert(String value) {
         List<Integer> cpus = new ArrayList<>();
         try {
             for (String part : value.split(",")) {
@@ -33,6 +40,6 @@ final class CpuListParser implements CommandLine.ITypeConverter<int[]> {
                         + Arrays.toString(allowed) + ")");
             }
         }
-        return cpus.stream().mapToInt(Integer::intValue).toArray();
+        return new CpuList(cpus.stream().mapToInt(Integer::intValue).toArray());
     }
 }

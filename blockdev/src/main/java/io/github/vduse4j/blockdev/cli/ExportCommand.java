@@ -84,7 +84,7 @@ final class ExportCommand implements Callable<Integer> {
 
     @Option(names = "--cpus", paramLabel = "LIST", converter = CpuListParser.class,
             description = "pin queue threads to these CPUs, e.g. 2,3 or 0-3 (queue i -> i-th CPU, round robin)")
-    int[] cpus;
+    CpuListParser.CpuList cpus;
 
     @Option(names = "--transport", defaultValue = "vduse", paramLabel = "vduse|vhost-user",
             description = "vduse (a local /dev/vdX, default) or vhost-user (a back-end on --socket)")
@@ -159,8 +159,9 @@ final class ExportCommand implements Callable<Integer> {
         return new SizeParser().convert(bounce.substring("hugepages:".length()));
     }
 
-    private PollerSettings pollerSettings() {
-        return new PollerSettings(PollMode.valueOf(poll.toUpperCase(Locale.ROOT)), maxSpinMicros * 1000, cpus);
+    PollerSettings pollerSettings() {
+        return new PollerSettings(PollMode.valueOf(poll.toUpperCase(Locale.ROOT)), maxSpinMicros * 1000,
+                cpus == null ? null : cpus.cpus());
     }
 
     /** Checks every number before anything is created. */

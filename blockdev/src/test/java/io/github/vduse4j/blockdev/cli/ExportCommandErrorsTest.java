@@ -45,6 +45,17 @@ class ExportCommandErrorsTest {
         CliRun.assertOneLine(CliRun.run("export", "--null", "1G", "--queues", "two"), 2, "two");
     }
 
+    /** picocli must hand the whole list to the converter (an int[] option would be split into elements). */
+    @Test
+    void aValidCpuListReachesThePollerSettings() {
+        ExportCommand c = new ExportCommand();
+        new picocli.CommandLine(c).parseArgs("--null", "1G", "--cpus", "0,0-0");
+        org.junit.jupiter.api.Assertions.assertArrayEquals(new int[] {0, 0}, c.pollerSettings().cpus());
+        ExportCommand none = new ExportCommand();
+        new picocli.CommandLine(none).parseArgs("--null", "1G");
+        org.junit.jupiter.api.Assertions.assertEquals(0, none.pollerSettings().cpus().length, "not pinned");
+    }
+
     @Test
     void badDatapathOptions(@TempDir Path dir) throws IOException {
         CliRun.assertOneLine(CliRun.run("export", "--null", "1G", "--poll", "spin"), 2, "--poll must be busy, adaptive or event");
