@@ -5,6 +5,8 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.github.vduse4j.bindings.EventFd;
+import io.github.vduse4j.bindings.FileIo;
 import io.github.vduse4j.ring.DescriptorChain;
 import io.github.vduse4j.ring.Virtqueue;
 import io.github.vduse4j.ring.testkit.DriverConfig;
@@ -142,7 +144,7 @@ class QueuePollerTest {
             driver.chain().writable(buf, 64).add(i);
         }
         if (driver.kickPrepare()) {
-            io.github.vduse4j.bindings.EventFd.signal(kick.fd());
+            EventFd.signal(kick.fd());
         }
     }
 
@@ -184,8 +186,8 @@ class QueuePollerTest {
     @ParameterizedTest(name = "completion fd: {0}")
     @ValueSource(booleans = {true, false})
     void inFlightBackendWorkSleepsOnTheCompletionFdInsteadOfSpinning(boolean withFd) throws InterruptedException {
-        int completionFd = io.github.vduse4j.bindings.EventFd.create(0,
-                io.github.vduse4j.bindings.EventFd.EFD_NONBLOCK | io.github.vduse4j.bindings.EventFd.EFD_CLOEXEC);
+        int completionFd = EventFd.create(0,
+                EventFd.EFD_NONBLOCK | EventFd.EFD_CLOEXEC);
         try {
             DeferredHandler h = new DeferredHandler(withFd ? completionFd : -1);
             start(false, true, h);
@@ -205,14 +207,14 @@ class QueuePollerTest {
                 assertTrue(calls > 1000, "without a completion fd it keeps reaping, made only " + calls);
             }
             h.release = true;
-            io.github.vduse4j.bindings.EventFd.signal(completionFd);
+            EventFd.signal(completionFd);
             assertEquals(2, reap(2), "the completion woke the poller and was published");
             addAndKick(3); // still serving new requests afterwards
             assertEquals(3, reap(3));
         } finally {
             poller.stop();
             poller = null;
-            io.github.vduse4j.bindings.FileIo.close(completionFd);
+            FileIo.close(completionFd);
         }
     }
 

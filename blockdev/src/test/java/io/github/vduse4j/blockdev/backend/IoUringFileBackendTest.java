@@ -9,6 +9,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import io.github.vduse4j.bindings.ErrnoException;
+import io.github.vduse4j.bindings.EventFd;
+import io.github.vduse4j.bindings.Poll;
 import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -267,12 +269,12 @@ class IoUringFileBackendTest {
     void aCompletionMakesTheCompletionFdReadable() throws IOException {
         assumeIoUring();
         Path f = file(dir, "cfd.img", new byte[1 << 20]);
-        io.github.vduse4j.bindings.Poll poll = new io.github.vduse4j.bindings.Poll(1);
+        Poll poll = new Poll(1);
         try (IoUringFileBackend b = open(f, IoUringFileBackend.Options.defaults())) {
             IoUringFileQueue q = (IoUringFileQueue) b.openQueue(0);
             int cfd = q.completionFd();
             assertTrue(cfd >= 0, "the ring accepted IORING_REGISTER_EVENTFD");
-            poll.add(cfd, io.github.vduse4j.bindings.Poll.POLLIN);
+            poll.add(cfd, Poll.POLLIN);
             assertEquals(0, poll.poll(0), "nothing completed yet");
             Driver d = new Driver(q, 1, 1);
             BlockRequest r = d.slots[0];
@@ -283,7 +285,7 @@ class IoUringFileBackendTest {
             // Not reaped here: the thread sleeps in poll(2) and the kernel must still post the CQE and signal.
             assertEquals(1, poll.poll(10_000), "the kernel signalled the completion");
             assertEquals(BlockRequest.STATUS_OK, d.drain(0));
-            assertTrue(io.github.vduse4j.bindings.EventFd.consume(cfd) >= 1);
+            assertTrue(EventFd.consume(cfd) >= 1);
             assertEquals(0, poll.poll(0), "consumed: quiet again");
             q.close();
         }

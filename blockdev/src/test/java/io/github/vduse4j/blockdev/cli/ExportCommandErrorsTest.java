@@ -1,5 +1,7 @@
 package io.github.vduse4j.blockdev.cli;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeFalse;
 
@@ -9,6 +11,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import picocli.CommandLine;
 
 /**
  * Bad user input gets one line that says what to do and a non-zero exit, before anything is created.
@@ -49,11 +52,11 @@ class ExportCommandErrorsTest {
     @Test
     void aValidCpuListReachesThePollerSettings() {
         ExportCommand c = new ExportCommand();
-        new picocli.CommandLine(c).parseArgs("--null", "1G", "--cpus", "0,0-0");
-        org.junit.jupiter.api.Assertions.assertArrayEquals(new int[] {0, 0}, c.pollerSettings().cpus());
+        new CommandLine(c).parseArgs("--null", "1G", "--cpus", "0,0-0");
+        assertArrayEquals(new int[] {0, 0}, c.pollerSettings().cpus());
         ExportCommand none = new ExportCommand();
-        new picocli.CommandLine(none).parseArgs("--null", "1G");
-        org.junit.jupiter.api.Assertions.assertEquals(0, none.pollerSettings().cpus().length, "not pinned");
+        new CommandLine(none).parseArgs("--null", "1G");
+        assertEquals(0, none.pollerSettings().cpus().length, "not pinned");
     }
 
     @Test
