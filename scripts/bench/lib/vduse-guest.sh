@@ -22,19 +22,42 @@ wait_dev() { # wait_dev NAME: sets dev to /dev/vdX of vdpa device NAME
     return 1
 }
 
-fio_json() { # fio_json PEER RW QD JOBS ENGINE: one fio run on $dev, bounded in time
-    local j
-    j=$(timeout $((RUNTIME + 60)) fio --name=b --filename="$dev" --direct=1 --rw="$2" --bs=4k --time_based \
-            --runtime="$RUNTIME" --ramp_time=2 --ioengine="$5" --iodepth="$3" --numjobs="$4" --group_reporting \
-            --cpus_allowed="$FIO_CPUS" --cpus_allowed_policy=split --output-format=json 2>/dev/null)
+fio_json() { # fio_json PEER RW QD JOBS ENGINE: one fio run on $dev; a run that does not end aborts the benchmark
+    local limit=$((RUNTIME + 60)) n=0 fpid
+    fio --name=b --filename="$dev" --direct=1 --rw="$2" --bs=4k --time_based \
+        --runtime="$RUNTIME" --ramp_time=2 --ioengine="$5" --iodepth="$3" --numjobs="$4" --group_reporting \
+        --cpus_allowed="$FIO_CPUS" --cpus_allowed_policy=split --output-format=json >/tmp/fio.json 2>/dev/null &
+    fpid=$!
+    while kill -0 $fpid 2>/dev/null; do
+        if [ $n -ge $((limit * 10)) ]; then
+            # I/O that never completes leaves fio unkillable (D state): report, then end the guest command
+            echo "BENCH-ERROR peer=$1 group=$GROUP rw=$2 qd=$3 jobs=$4: fio did not finish within $limit s"
+            hang_diagnostics
+            echo "BENCH-ABORT"
+            exit 1
+        fi
+        sleep 0.1
+        n=$((n + 1))
+    done
+    wait $fpid
     python3 -c 'import json,sys
 job = json.load(sys.stdin)["jobs"][0]
 r = job["write"] if "write" in sys.argv[3] else job["read"]
 p = r["clat_ns"]["percentile"]
 print("BENCH peer=%s group=%s rw=%s qd=%s jobs=%s iops=%d p50_us=%.1f p99_us=%.1f"
       % (sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5], r["iops"],
-         p["50.000000"] / 1e3, p["99.000000"] / 1e3))' "$1" "$GROUP" "$2" "$3" "$4" <<<"$j" \
+         p["50.000000"] / 1e3, p["99.000000"] / 1e3))' "$1" "$GROUP" "$2" "$3" "$4" </tmp/fio.json \
         || echo "BENCH-ERROR peer=$1 group=$GROUP rw=$2 qd=$3 jobs=$4"
+}
+
+hang_diagnostics() { # what a stuck run leaves behind: requests in flight, the back-end's queue threads, the kernel log
+    local d=${dev#/dev/}
+    echo "BENCH-DIAG $d inflight (reads writes): $(cat "/sys/block/$d/inflight" 2>&1)"
+    if [ -s /tmp/v4j.err ] && kill -0 "$pid" 2>/dev/null; then
+        timeout 30 "${JAVA%/java}/jcmd" "$pid" Thread.print 2>&1 | grep -A8 '"vduse4j-' | sed 's/^/BENCH-DIAG /' | head -80
+        tail -n 5 /tmp/v4j.err | sed 's/^/BENCH-DIAG export: /'
+    fi
+    dmesg | tail -n 15 | sed 's/^/BENCH-DIAG dmesg: /'
 }
 
 qsd_export() { # qsd_export QUEUES BLOCKDEV-OPTIONS: qemu-storage-daemon vduse-blk export of node n0 as $dev
