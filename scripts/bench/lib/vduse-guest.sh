@@ -50,14 +50,21 @@ print("BENCH peer=%s group=%s rw=%s qd=%s jobs=%s iops=%d p50_us=%.1f p99_us=%.1
         || echo "BENCH-ERROR peer=$1 group=$GROUP rw=$2 qd=$3 jobs=$4"
 }
 
-hang_diagnostics() { # what a stuck run leaves behind: requests in flight, the back-end's queue threads, the kernel log
-    local d=${dev#/dev/}
+hang_diagnostics() { # what a stuck run leaves behind: requests in flight, the back-end's threads, blocked tasks
+    local d=${dev#/dev/} t
     echo "BENCH-DIAG $d inflight (reads writes): $(cat "/sys/block/$d/inflight" 2>&1)"
-    if [ -s /tmp/v4j.err ] && kill -0 "$pid" 2>/dev/null; then
-        timeout 30 "${JAVA%/java}/jcmd" "$pid" Thread.print 2>&1 | grep -A8 '"vduse4j-' | sed 's/^/BENCH-DIAG /' | head -80
-        tail -n 5 /tmp/v4j.err | sed 's/^/BENCH-DIAG export: /'
+    if kill -0 "$pid" 2>/dev/null; then
+        for t in /proc/"$pid"/task/*; do
+            echo "BENCH-DIAG task $(cat "$t/comm" 2>/dev/null) state=$(awk '{print $3}' "$t/stat" 2>/dev/null)" \
+                "wchan=$(cat "$t/wchan" 2>/dev/null) $(tr '\n' ' ' <"$t/stack" 2>/dev/null | cut -c1-300)"
+        done | grep -E 'vduse4j|main|java' | head -40
+        timeout 30 "${JAVA%/java}/jcmd" "$pid" Thread.print 2>&1 | grep -A8 '"vduse4j-\|"main"' | sed 's/^/BENCH-DIAG /' | head -80
+    else
+        echo "BENCH-DIAG the exporting process $pid is gone"
     fi
-    dmesg | tail -n 15 | sed 's/^/BENCH-DIAG dmesg: /'
+    sed 's/^/BENCH-DIAG export: /' /tmp/v4j.err | tail -n 5
+    echo w >/proc/sysrq-trigger 2>/dev/null # blocked tasks to the kernel log
+    dmesg | tail -n 60 | sed 's/^/BENCH-DIAG dmesg: /'
 }
 
 qsd_export() { # qsd_export QUEUES BLOCKDEV-OPTIONS: qemu-storage-daemon vduse-blk export of node n0 as $dev
@@ -82,6 +89,13 @@ ours_export() { # ours_export LABEL EXPORT-OPTIONS...: vduse4j export as $dev
     for _ in $(seq 600); do [ -s /tmp/v4j.out ] && break; kill -0 $pid 2>/dev/null || break; sleep 0.1; done
     dev=$(head -n 1 /tmp/v4j.out)
     [ -b "$dev" ] && return 0
+    if kill -0 $pid 2>/dev/null; then # alive but silent for 60 s: stuck, like a run whose I/O never completes
+        echo "BENCH-ERROR $label did not start within 60 s"
+        dev=/dev/$(ls /sys/bus/vdpa/devices/v4j0/virtio*/block 2>/dev/null)
+        hang_diagnostics
+        echo "BENCH-ABORT"
+        exit 1
+    fi
     echo "BENCH-ERROR $label did not start: $(tr '\n' ' ' </tmp/v4j.err)"
     return 1
 }
