@@ -8,7 +8,7 @@ set -uo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 rc=0
 # A guest bench exits 3 when one of its runs never completed (fio stuck on I/O the export never finished): an
-# open, intermittent problem (docs/benchmarks.md, "Open: an intermittent hang"), reported with BENCH-DIAG lines.
+# open, intermittent problem (docs/benchmarks.md, "Open: an intermittent crash"), reported with BENCH-DIAG lines.
 # It is printed as a warning here instead of failing CI; any other failure (a missing row, a script error) fails.
 bench() { # bench NAME COMMAND...
     local name=$1 status

@@ -63,6 +63,10 @@ hang_diagnostics() { # what a stuck run leaves behind: requests in flight, the b
         echo "BENCH-DIAG the exporting process $pid is gone"
     fi
     sed 's/^/BENCH-DIAG export: /' /tmp/v4j.err | tail -n 5
+    sed 's/^/BENCH-DIAG export stdout: /' /tmp/v4j.out | head -n 20 # a JVM crash report starts there
+    for f in /tmp/hs_err_*.log; do
+        [ -f "$f" ] && grep -aE -A25 '^# Problematic frame|^Current thread|^Stack: ' "$f" | head -n 80 | sed 's/^/BENCH-DIAG hs_err: /'
+    done
     echo w >/proc/sysrq-trigger 2>/dev/null # blocked tasks to the kernel log
     dmesg | tail -n 60 | sed 's/^/BENCH-DIAG dmesg: /'
 }
@@ -83,7 +87,7 @@ qsd_stop() {
 
 ours_export() { # ours_export LABEL EXPORT-OPTIONS...: vduse4j export as $dev
     local label=$1; shift
-    "$JAVA" -jar "$D/vduse4j.jar" export --name v4j0 --queue-size 256 ${BACKEND_CPU:+--cpus "$BACKEND_CPU"} "$@" \
+    "$JAVA" -XX:ErrorFile=/tmp/hs_err_%p.log -jar "$D/vduse4j.jar" export --name v4j0 --queue-size 256 ${BACKEND_CPU:+--cpus "$BACKEND_CPU"} "$@" \
         >/tmp/v4j.out 2>/tmp/v4j.err &
     pid=$!
     for _ in $(seq 600); do [ -s /tmp/v4j.out ] && break; kill -0 $pid 2>/dev/null || break; sleep 0.1; done
