@@ -17,9 +17,14 @@ class MemoryMapTest {
     static final int RW = MemoryMap.PROT_READ | MemoryMap.PROT_WRITE;
 
     /** Whether /proc/self/maps has a mapping starting at {@code address}. */
+    /** Whether any mapping of this process covers {@code address} (the kernel may merge a new one with a neighbour). */
     static boolean mapped(long address) throws IOException {
-        String start = Long.toHexString(address) + "-";
-        return Files.readAllLines(Path.of("/proc/self/maps")).stream().anyMatch(l -> l.startsWith(start));
+        return Files.readAllLines(Path.of("/proc/self/maps")).stream().anyMatch(l -> {
+            String[] range = l.substring(0, l.indexOf(' ')).split("-");
+            long start = Long.parseUnsignedLong(range[0], 16);
+            long end = Long.parseUnsignedLong(range[1], 16);
+            return Long.compareUnsigned(address, start) >= 0 && Long.compareUnsigned(address, end) < 0;
+        });
     }
 
     @Test
