@@ -131,8 +131,9 @@ public final class QueuePoller implements Runnable {
                 parkUntilCommand(); // NEEDS_RESET: wait for the transport to reset or stop this queue
                 continue;
             }
-            int completionFd = h.inflight() > 0 ? h.completionFd() : -1;
-            if (busy || (h.inflight() > 0 && completionFd < 0)) {
+            boolean backendBusy = h.inflight() > 0;
+            int completionFd = backendBusy ? h.completionFd() : -1;
+            if (busy || (backendBusy && completionFd < 0)) {
                 Thread.onSpinWait(); // busy polling, or backend work outstanding it cannot wake us for: keep reaping
                 continue;
             }
