@@ -7,22 +7,22 @@
 set -uo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 rc=0
-# A guest bench exits 3 when one of its runs never completed (fio stuck on I/O the export never finished): an
-# open, intermittent problem (docs/benchmarks.md, "Open: an intermittent crash"), reported with BENCH-DIAG lines.
-# It is printed as a warning here instead of failing CI; any other failure (a missing row, a script error) fails.
+# A guest bench exits 3 when the export JVM died of the known QEMU TCG crash (HotSpot's entry patch translated
+# half-written; docs/benchmarks.md, "The guest JVM crash"), which the exports' C1-only mode makes rare. That is
+# printed as a warning with its BENCH-DIAG lines; any other failure (a hang, another crash, a missing row) fails.
 bench() { # bench NAME COMMAND...
     local name=$1 status
     shift
     "$@"
     status=$?
     if [ $status -eq 3 ]; then
-        echo "benchmarks: WARNING: $name: a run never completed (open issue; see the BENCH-DIAG lines)"
+        echo "benchmarks: WARNING: $name: the export JVM hit the known QEMU TCG crash (see the BENCH-DIAG lines)"
     elif [ $status -ne 0 ]; then
         echo "benchmarks: $name failed"
         rc=1
     fi
 }
-bench vduse-null-vs-qsd env BENCH_RUNTIME=2 BENCH_HUGEPAGES=0 "$root/scripts/bench/vduse-null-vs-qsd"
+bench vduse-null-vs-qsd env BENCH_RUNTIME=2 "$root/scripts/bench/vduse-null-vs-qsd"
 bench vduse-file-vs-qsd env BENCH_RUNTIME=2 "$root/scripts/bench/vduse-file-vs-qsd"
 bench vhost-user-vs-qsd env BENCH_RUNTIME=2 BENCH_ROUNDS=1 "$root/scripts/bench/vhost-user-vs-qsd"
 [ $rc -eq 0 ] && echo "benchmarks: PASS" || echo "benchmarks: FAIL"

@@ -3,7 +3,8 @@
 # /dev/vdX and print one "BENCH ..." line per run.
 #   BENCH peer=P group=G rw=RW qd=N jobs=N iops=N p50_us=X p99_us=X
 # The host side (lib/ratio-table.py) divides each row by the qemu-storage-daemon row of the same group, rw, qd and
-# jobs. Needs VDUSE4J_DATA (the --data share holding vduse4j.jar) and BENCH_RUNTIME (seconds per fio run).
+# jobs. Needs VDUSE4J_DATA (the --data share holding vduse4j.jar) and BENCH_RUNTIME (seconds per fio run);
+# BENCH_JAVA_OPTS (optional) adds JVM options to every vduse4j export.
 D=${VDUSE4J_DATA:?no data share}
 JAVA=${JAVA_HOME:-/usr/lib/jvm/temurin-25-jdk-amd64}/bin/java
 RUNTIME=${BENCH_RUNTIME:-10}
@@ -12,6 +13,14 @@ GROUP=default
 # runs under taskset and vduse4j pins its pollers (--cpus), so the back-end never shares a CPU with fio.
 FIO_CPUS=0-1 BACKEND_CPU=
 dev= pid=
+LIB=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# JVM options of every vduse4j export: C1 only under QEMU TCG (scripts/vm/guest-jvm-opts: TCG can execute the jump
+# HotSpot patches over a replaced method's entry half-written, docs/benchmarks.md "The guest JVM crash").
+# BENCH_JAVA_OPTS comes last, so BENCH_JAVA_OPTS=-XX:TieredStopAtLevel=4 brings C2 back. No core dumps: writing
+# one takes minutes in the guest.
+EXPORT_JAVA_OPTS="-XX:ErrorFile=/tmp/hs_err_%p.log -XX:-CreateCoredumpOnCrash $("$LIB/../../vm/guest-jvm-opts")"
+EXPORT_JAVA_OPTS+=" ${BENCH_JAVA_OPTS:-}"
+echo "BENCH-INFO export JVM options: $EXPORT_JAVA_OPTS"
 
 wait_dev() { # wait_dev NAME: sets dev to /dev/vdX of vdpa device NAME
     dev=
@@ -32,9 +41,7 @@ fio_json() { # fio_json PEER RW QD JOBS ENGINE: one fio run on $dev; a run that 
         if [ $n -ge $((limit * 10)) ]; then
             # I/O that never completes leaves fio unkillable (D state): report, then end the guest command
             echo "BENCH-ERROR peer=$1 group=$GROUP rw=$2 qd=$3 jobs=$4: fio did not finish within $limit s"
-            hang_diagnostics
-            echo "BENCH-ABORT"
-            exit 1
+            abort_run
         fi
         sleep 0.1
         n=$((n + 1))
@@ -48,6 +55,25 @@ print("BENCH peer=%s group=%s rw=%s qd=%s jobs=%s iops=%d p50_us=%.1f p99_us=%.1
       % (sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5], r["iops"],
          p["50.000000"] / 1e3, p["99.000000"] / 1e3))' "$1" "$GROUP" "$2" "$3" "$4" </tmp/fio.json \
         || echo "BENCH-ERROR peer=$1 group=$GROUP rw=$2 qd=$3 jobs=$4"
+}
+
+abort_run() { # a run that cannot go on: diagnostics, then "BENCH-ABORT class=C" and the end of the guest script.
+    # C is tcg-torn-entry-patch when the export JVM died of the known QEMU TCG crash (lib/jvm-crash-class.py; the
+    # host reports it as a warning), otherwise "other" (a hang or a crash that may be ours: the benchmark fails).
+    local class=other known=0 unknown=0 f line
+    if [ -n "$(ls /tmp/hs_err_*.log 2>/dev/null)" ]; then # a crashing JVM is still writing its report: let it end
+        for _ in $(seq 600); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    fi
+    hang_diagnostics
+    for f in /tmp/hs_err_*.log; do
+        [ -f "$f" ] || continue
+        if line=$(python3 "$LIB/jvm-crash-class.py" "$f"); then known=$((known + 1)); else unknown=$((unknown + 1)); fi
+        echo "BENCH-DIAG crash class: $line"
+    done
+    # the known crash only: a live, stuck export or any other crash report may be ours
+    [ $known -gt 0 ] && [ $unknown -eq 0 ] && ! kill -0 "$pid" 2>/dev/null && class=tcg-torn-entry-patch
+    echo "BENCH-ABORT class=$class"
+    exit 1
 }
 
 hang_diagnostics() { # what a stuck run leaves behind: requests in flight, the back-end's threads, blocked tasks
@@ -65,7 +91,9 @@ hang_diagnostics() { # what a stuck run leaves behind: requests in flight, the b
     sed 's/^/BENCH-DIAG export: /' /tmp/v4j.err | tail -n 5
     sed 's/^/BENCH-DIAG export stdout: /' /tmp/v4j.out | head -n 20 # a JVM crash report starts there
     for f in /tmp/hs_err_*.log; do
-        [ -f "$f" ] && grep -aE -A25 '^# Problematic frame|^Current thread|^Stack: ' "$f" | head -n 80 | sed 's/^/BENCH-DIAG hs_err: /'
+        [ -f "$f" ] || continue
+        { grep -aE -A25 '^# Problematic frame|^Current thread|^Stack: ' "$f" | head -n 80
+          grep -aE -A18 '^Instructions: ' "$f" | head -n 19; grep -aE -m1 -A3 '^CPU: ' "$f"; } | sed 's/^/BENCH-DIAG hs_err: /'
     done
     echo w >/proc/sysrq-trigger 2>/dev/null # blocked tasks to the kernel log
     dmesg | tail -n 60 | sed 's/^/BENCH-DIAG dmesg: /'
@@ -87,7 +115,9 @@ qsd_stop() {
 
 ours_export() { # ours_export LABEL EXPORT-OPTIONS...: vduse4j export as $dev
     local label=$1; shift
-    "$JAVA" -XX:ErrorFile=/tmp/hs_err_%p.log -jar "$D/vduse4j.jar" export --name v4j0 --queue-size 256 ${BACKEND_CPU:+--cpus "$BACKEND_CPU"} "$@" \
+    rm -f /tmp/hs_err_*.log
+    # shellcheck disable=SC2086 # EXPORT_JAVA_OPTS holds several options
+    "$JAVA" $EXPORT_JAVA_OPTS -jar "$D/vduse4j.jar" export --name v4j0 --queue-size 256 ${BACKEND_CPU:+--cpus "$BACKEND_CPU"} "$@" \
         >/tmp/v4j.out 2>/tmp/v4j.err &
     pid=$!
     for _ in $(seq 600); do [ -s /tmp/v4j.out ] && break; kill -0 $pid 2>/dev/null || break; sleep 0.1; done
@@ -96,9 +126,11 @@ ours_export() { # ours_export LABEL EXPORT-OPTIONS...: vduse4j export as $dev
     if kill -0 $pid 2>/dev/null; then # alive but silent for 60 s: stuck, like a run whose I/O never completes
         echo "BENCH-ERROR $label did not start within 60 s"
         dev=/dev/$(ls /sys/bus/vdpa/devices/v4j0/virtio*/block 2>/dev/null)
-        hang_diagnostics
-        echo "BENCH-ABORT"
-        exit 1
+        abort_run
+    fi
+    if [ -n "$(ls /tmp/hs_err_*.log 2>/dev/null)" ]; then # the JVM crashed while starting
+        echo "BENCH-ERROR $label crashed while starting"
+        abort_run
     fi
     echo "BENCH-ERROR $label did not start: $(tr '\n' ' ' </tmp/v4j.err)"
     return 1
