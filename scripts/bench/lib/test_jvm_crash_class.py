@@ -1,6 +1,6 @@
 """Tests of jvm-crash-class.py: python3 -m unittest discover -s scripts/bench/lib -p 'test_*.py'
 
-The fixture testdata/hs_err-torn-entry.log is the crash report (its frame, registers and instruction dump) of a
+The fixture testdata/hs_err-torn-entry.txt is the crash report (its frame, registers and instruction dump) of a
 real guest crash: 2026-11-22, `scripts/bench/vduse-null-vs-qsd`, 2-queue adaptive export, thread vduse4j-queue-1.
 The other cases are edits of it, each changing the one fact the classification rests on.
 """
@@ -13,7 +13,7 @@ spec = importlib.util.spec_from_file_location("jvm_crash_class", os.path.join(HE
 jcc = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(jcc)
 
-with open(os.path.join(HERE, "testdata", "hs_err-torn-entry.log")) as f:
+with open(os.path.join(HERE, "testdata", "hs_err-torn-entry.txt")) as f:
     REAL = f.read()
 
 FRAME_PC = "@ 0x00007fa510663e82 [0x00007fa510663e80+0x0000000000000002]"
