@@ -16,7 +16,6 @@ import org.junit.jupiter.api.Test;
 class MemoryMapTest {
     static final int RW = MemoryMap.PROT_READ | MemoryMap.PROT_WRITE;
 
-    /** Whether /proc/self/maps has a mapping starting at {@code address}. */
     /** Whether any mapping of this process covers {@code address} (the kernel may merge a new one with a neighbour). */
     static boolean mapped(long address) throws IOException {
         return Files.readAllLines(Path.of("/proc/self/maps")).stream().anyMatch(l -> {

@@ -186,8 +186,7 @@ class QueuePollerTest {
     @ParameterizedTest(name = "completion fd: {0}")
     @ValueSource(booleans = {true, false})
     void inFlightBackendWorkSleepsOnTheCompletionFdInsteadOfSpinning(boolean withFd) throws InterruptedException {
-        int completionFd = EventFd.create(0,
-                EventFd.EFD_NONBLOCK | EventFd.EFD_CLOEXEC);
+        int completionFd = EventFd.create(0, EventFd.EFD_NONBLOCK | EventFd.EFD_CLOEXEC);
         try {
             DeferredHandler h = new DeferredHandler(withFd ? completionFd : -1);
             start(false, true, h);
