@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """Classifies a HotSpot crash report (hs_err_<pid>.log) from a guest benchmark run.
 
-    jvm-crash-class.py HS_ERR_FILE
+    jvm-crash-class.py HS_ERR_FILE...
 
-Prints one line and exits 0 when the crash is the known QEMU TCG one, 1 for any other crash:
+Prints one line per report and exits 0 when every report is the known QEMU TCG crash, 1 otherwise:
 
   tcg-torn-entry-patch: the faulting pc lies inside the 5-byte jump that HotSpot writes over the verified entry of a
   compiled method when it makes that method not entrant (NativeJump::patch_verified_entry: first "jmp self; jmp
@@ -25,12 +25,8 @@ ENTRY_ALIGNMENT = 32  # -XX:CodeEntryAlignment on x86_64: compiled (verified) en
 
 
 def classify(text):
-    frame = None
-    for line in text.splitlines():
-        m = FRAME.match(line)
-        if m:
-            frame = m
-            break
+    lines = text.splitlines()
+    frame = next((m for m in map(FRAME.match, lines) if m), None)
     if frame is None:
         return False, "other: no compiled Java frame at the fault"
     compiler, method = frame.group(1), frame.group(2)
@@ -38,7 +34,7 @@ def classify(text):
 
     code = {}
     in_dump = False
-    for line in text.splitlines():
+    for line in lines:
         if line.startswith("Instructions: "):
             in_dump = True
             continue
@@ -67,13 +63,16 @@ def classify(text):
 
 
 def main():
-    if len(sys.argv) != 2:
-        print("usage: jvm-crash-class.py HS_ERR_FILE", file=sys.stderr)
+    if len(sys.argv) < 2:
+        print("usage: jvm-crash-class.py HS_ERR_FILE...", file=sys.stderr)
         return 2
-    with open(sys.argv[1], errors="replace") as f:
-        known, line = classify(f.read())
-    print(line)
-    return 0 if known else 1
+    all_known = True
+    for path in sys.argv[1:]:
+        with open(path, errors="replace") as f:
+            known, line = classify(f.read())
+        print(line)
+        all_known = all_known and known
+    return 0 if all_known else 1
 
 
 if __name__ == "__main__":

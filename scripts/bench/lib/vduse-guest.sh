@@ -60,21 +60,22 @@ print("BENCH peer=%s group=%s rw=%s qd=%s jobs=%s iops=%d p50_us=%.1f p99_us=%.1
 abort_run() { # a run that cannot go on: diagnostics, then "BENCH-ABORT class=C" and the end of the guest script.
     # C is tcg-torn-entry-patch when the export JVM died of the known QEMU TCG crash (lib/jvm-crash-class.py; the
     # host reports it as a warning), otherwise "other" (a hang or a crash that may be ours: the benchmark fails).
-    local class=other known=0 unknown=0 f line
-    if [ -n "$(ls /tmp/hs_err_*.log 2>/dev/null)" ]; then # a crashing JVM is still writing its report: let it end
+    local class=other
+    if crash_reported; then # a crashing JVM is still writing its report: let it end
         for _ in $(seq 600); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
     fi
     hang_diagnostics
-    for f in /tmp/hs_err_*.log; do
-        [ -f "$f" ] || continue
-        if line=$(python3 "$LIB/jvm-crash-class.py" "$f"); then known=$((known + 1)); else unknown=$((unknown + 1)); fi
-        echo "BENCH-DIAG crash class: $line"
-    done
-    # the known crash only: a live, stuck export or any other crash report may be ours
-    [ $known -gt 0 ] && [ $unknown -eq 0 ] && ! kill -0 "$pid" 2>/dev/null && class=tcg-torn-entry-patch
+    # the known crash only: a live, stuck export, no report, or any other crash report may be ours
+    if crash_reported; then
+        python3 "$LIB/jvm-crash-class.py" /tmp/hs_err_*.log >/tmp/crash-class && ! kill -0 "$pid" 2>/dev/null &&
+            class=tcg-torn-entry-patch
+        sed 's/^/BENCH-DIAG crash class: /' /tmp/crash-class
+    fi
     echo "BENCH-ABORT class=$class"
     exit 1
 }
+
+crash_reported() { compgen -G '/tmp/hs_err_*.log' >/dev/null; } # a JVM crash report (-XX:ErrorFile) exists
 
 hang_diagnostics() { # what a stuck run leaves behind: requests in flight, the back-end's threads, blocked tasks
     local d=${dev#/dev/} t
@@ -128,7 +129,7 @@ ours_export() { # ours_export LABEL EXPORT-OPTIONS...: vduse4j export as $dev
         dev=/dev/$(ls /sys/bus/vdpa/devices/v4j0/virtio*/block 2>/dev/null)
         abort_run
     fi
-    if [ -n "$(ls /tmp/hs_err_*.log 2>/dev/null)" ]; then # the JVM crashed while starting
+    if crash_reported; then # the JVM crashed while starting
         echo "BENCH-ERROR $label crashed while starting"
         abort_run
     fi
