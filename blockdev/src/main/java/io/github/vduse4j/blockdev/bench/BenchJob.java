@@ -1,6 +1,7 @@
 package io.github.vduse4j.blockdev.bench;
 
 import io.github.vduse4j.blockdev.virtio.VirtioBlk;
+import io.github.vduse4j.ring.driver.DriverRing;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.util.SplittableRandom;

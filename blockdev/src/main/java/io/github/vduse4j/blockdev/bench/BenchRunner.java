@@ -3,8 +3,14 @@ package io.github.vduse4j.blockdev.bench;
 import static io.github.vduse4j.engine.vhostuser.VhostUserProtocol.*;
 
 import io.github.vduse4j.blockdev.virtio.VirtioBlk;
+import io.github.vduse4j.engine.frontend.FrontendQueue;
+import io.github.vduse4j.engine.frontend.MemoryRegion;
+import io.github.vduse4j.engine.frontend.MemoryTable;
+import io.github.vduse4j.engine.frontend.VhostFrontend;
+import io.github.vduse4j.engine.frontend.VhostUserFrontend;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
@@ -12,7 +18,8 @@ import java.util.function.Consumer;
 import org.HdrHistogram.Histogram;
 
 /**
- * Runs a {@link BenchOptions} load against a vhost-user-blk back-end: connects as the frontend, shares one memfd,
+ * Runs a {@link BenchOptions} load against a vhost-user-blk back-end: connects as the frontend (the engine's
+ * {@link VhostFrontend} over a {@link VhostUserFrontend} transport), shares one memfd,
  * sets up split or packed rings, starts one {@link BenchJob} thread per queue, reports once a second to
  * {@code live}, then stops the rings (GET_VRING_BASE) and merges the results.
  */
@@ -31,8 +38,11 @@ public final class BenchRunner {
     static final int CONFIG_BYTES = 36;
 
     public static BenchResult run(BenchOptions o, Consumer<String> live) {
-        try (VhostUserFrontend fe = VhostUserFrontend.connect(o.socket())) {
-            long offered = fe.negotiateProtocol(WANTED_PROTOCOL);
+        try (VhostFrontend fe = VhostFrontend.open(
+                () -> VhostUserFrontend.open(o.socket(), WANTED_PROTOCOL, Duration.ZERO), WANTED
+                        | (o.queues() > 1 ? VirtioBlk.bit(VirtioBlk.F_MQ) : 0)
+                        | (o.packed() ? VirtioBlk.bit(VirtioBlk.F_RING_PACKED) : 0), 0)) {
+            long offered = fe.offeredFeatures();
             if ((offered & VirtioBlk.bit(VirtioBlk.F_VERSION_1)) == 0) {
                 throw new IllegalStateException("the back-end does not offer VIRTIO_F_VERSION_1");
             }
@@ -40,19 +50,16 @@ public final class BenchRunner {
                 throw new IllegalStateException("--packed: the back-end does not offer VIRTIO_F_RING_PACKED"
                         + " (packed virtqueues); run without --packed");
             }
-            long pf = fe.protocolFeatures();
-            int maxQueues = (pf & (1L << PF_MQ)) != 0 ? fe.queueNum() : 1;
+            int maxQueues = fe.maxQueues();
             if (o.queues() > maxQueues) {
                 throw new IllegalArgumentException("--queues " + o.queues() + " but the back-end has " + maxQueues);
             }
-            fe.setOwner();
-            if ((pf & (1L << PF_CONFIG)) == 0) {
+            if (!fe.transport().hasConfig()) {
                 throw new IllegalStateException("the back-end does not offer VHOST_USER_PROTOCOL_F_CONFIG: size unknown");
             }
-            MemorySegment cfg = MemorySegment.ofArray(fe.config(CONFIG_BYTES));
+            MemorySegment cfg = MemorySegment.ofArray(fe.config(0, CONFIG_BYTES));
             long capacity = cfg.get(ValueLayout.JAVA_LONG_UNALIGNED, 0) * VirtioBlk.SECTOR_SIZE;
-            long features = offered & (WANTED | (o.queues() > 1 ? VirtioBlk.bit(VirtioBlk.F_MQ) : 0)
-                    | (o.packed() ? VirtioBlk.bit(VirtioBlk.F_RING_PACKED) : 0));
+            long features = fe.features();
             boolean writes = o.readPercent() < 100;
             if (writes && (features & VirtioBlk.bit(VirtioBlk.F_RO)) != 0) {
                 throw new IllegalArgumentException("the device is read-only; use --rw randread or read");
@@ -63,23 +70,19 @@ public final class BenchRunner {
                 throw new IllegalArgumentException("device of " + capacity + " bytes is too small for " + o.blockSize()
                         + "-byte blocks");
             }
-            fe.setFeatures(features);
             long bytes = o.queues() * BlkQueue.memoryBytes(o.ringSize(), o.depth(), o.blockSize());
-            try (SharedMemory mem = SharedMemory.create(bytes, 0)) {
-                fe.setMemTable(mem);
+            try (MemoryRegion mem = MemoryRegion.memfd(bytes, 0)) {
                 List<BlkQueue> queues = new ArrayList<>();
                 List<BenchJob> jobs = new ArrayList<>();
                 try {
                     for (int i = 0; i < o.queues(); i++) {
                         BlkQueue q = new BlkQueue(mem, o.ringSize(), o.depth(), o.blockSize(), features);
                         queues.add(q);
-                        fe.startVring(i, q.ring(), q.ring().vringBase(), q.kickFd(), q.callFd());
                         jobs.add(new BenchJob(q, o, i, blocks));
                     }
+                    fe.start(MemoryTable.of(mem), queues.stream().map(BlkQueue::queue).toArray(FrontendQueue[]::new));
                     double seconds = drive(jobs, o, live);
-                    for (int i = 0; i < o.queues(); i++) {
-                        fe.getVringBase(i);
-                    }
+                    fe.stop();
                     return merge(o, jobs, queues, seconds);
                 } finally {
                     queues.forEach(BlkQueue::close);

@@ -1,38 +1,37 @@
 package io.github.vduse4j.blockdev.bench;
 
-import io.github.vduse4j.bindings.CallState;
-import io.github.vduse4j.bindings.EventFd;
 import io.github.vduse4j.blockdev.virtio.VirtioBlk;
+import io.github.vduse4j.engine.frontend.FrontendQueue;
+import io.github.vduse4j.engine.frontend.MemoryRegion;
 import io.github.vduse4j.ring.VirtioRing;
+import io.github.vduse4j.ring.driver.DriverRing;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
 
 /**
- * virtio-blk requests over one {@link DriverRing}, split or packed (virtio 1.2 §5.2.6): {@code depth} request slots,
+ * virtio-blk requests over one {@link FrontendQueue}, split or packed (virtio 1.2 §5.2.6): {@code depth} request slots,
  * each with its own header, data buffer and status byte in shared memory; a request is a 3-descriptor chain (header
- * readable, data readable or writable, status writable). Owned by one thread; no allocation after construction.
+ * readable, data readable or writable, status writable). Completions are busy-polled (used-buffer notifications off).
+ * Owned by one thread; no allocation after construction.
  */
 public final class BlkQueue implements AutoCloseable {
     private static final ValueLayout.OfInt LE_INT = ValueLayout.JAVA_INT.withOrder(ByteOrder.LITTLE_ENDIAN);
     private static final ValueLayout.OfLong LE_LONG = ValueLayout.JAVA_LONG.withOrder(ByteOrder.LITTLE_ENDIAN);
 
+    private final FrontendQueue queue;
     private final DriverRing ring;
-    private final SharedMemory mem;
+    private final MemoryRegion mem;
     private final int depth;
     private final int maxBlock;
     private final long[] headerOffset;
     private final long[] dataOffset;
     private final int[] headToSlot;
-    private final int kickFd;
-    private final int callFd;
-    private final CallState state = new CallState();
     private final long[] addr = new long[3];
     private final int[] len = new int[3];
     private final boolean[] writable = new boolean[3];
     private final int[] ids;
     private final int[] lens;
-    private long kicks;
 
     /** Bytes of shared memory one queue needs (split or packed ring). */
     public static long memoryBytes(int ringSize, int depth, int maxBlock) {
@@ -41,48 +40,62 @@ public final class BlkQueue implements AutoCloseable {
     }
 
     /** A queue over a split ring. */
-    public BlkQueue(SharedMemory mem, int ringSize, int depth, int maxBlock) {
+    public BlkQueue(MemoryRegion mem, int ringSize, int depth, int maxBlock) {
         this(mem, ringSize, depth, maxBlock, 0);
     }
 
     /**
-     * A queue over the ring the negotiated {@code features} call for: packed with VIRTIO_F_RING_PACKED (honouring
-     * VIRTIO_F_EVENT_IDX), split otherwise (which does not implement EVENT_IDX: refused).
+     * A queue over the ring the negotiated {@code features} call for: packed with VIRTIO_F_RING_PACKED, split
+     * otherwise, honouring VIRTIO_F_EVENT_IDX (no indirect tables: a request is 3 descriptors).
      */
-    public BlkQueue(SharedMemory mem, int ringSize, int depth, int maxBlock, long features) {
-        if (depth < 1 || 3L * depth > ringSize) {
-            throw new IllegalArgumentException("queue depth " + depth + " needs " + 3 * depth
-                    + " descriptors; the ring has " + ringSize);
+    public BlkQueue(MemoryRegion mem, int ringSize, int depth, int maxBlock, long features) {
+        this(busyPolled(DriverRing.create(mem, ringSize, (features & (1L << VirtioRing.F_RING_PACKED)) != 0,
+                (features & (1L << VirtioRing.F_EVENT_IDX)) != 0, false, 0), depth), mem, depth, maxBlock);
+    }
+
+    /**
+     * A queue over {@code queue} (whose ring may live in another region, with indirect tables), the request slots
+     * carved out of {@code data}. How completions are awaited is the caller's: busy polling or
+     * {@link FrontendQueue#awaitUsed(int)}.
+     */
+    public BlkQueue(FrontendQueue queue, MemoryRegion data, int depth, int maxBlock) {
+        DriverRing ring = queue.ring();
+        int perRequest = ring.indirect() ? 1 : 3;
+        if (depth < 1 || (long) perRequest * depth > ring.size()) {
+            throw new IllegalArgumentException("queue depth " + depth + " needs " + perRequest * depth
+                    + " descriptors; the ring has " + ring.size());
         }
-        boolean packed = (features & (1L << VirtioRing.F_RING_PACKED)) != 0;
-        boolean eventIdx = (features & (1L << VirtioRing.F_EVENT_IDX)) != 0;
-        if (eventIdx && !packed) {
-            throw new IllegalArgumentException("the split ring driver does not implement VIRTIO_F_EVENT_IDX");
-        }
-        this.mem = mem;
-        this.ring = packed ? new PackedRingDriver(mem, ringSize, eventIdx) : new SplitRingDriver(mem, ringSize);
+        this.mem = data;
+        this.ring = ring;
+        this.queue = queue;
         this.depth = depth;
         this.maxBlock = maxBlock;
         this.headerOffset = new long[depth];
         this.dataOffset = new long[depth];
         for (int i = 0; i < depth; i++) {
-            headerOffset[i] = mem.allocate(64, 64);   // 16-byte header, status byte at +16
+            headerOffset[i] = data.allocate(64, 64);   // 16-byte header, status byte at +16
         }
         for (int i = 0; i < depth; i++) {
-            dataOffset[i] = mem.allocate(maxBlock, 4096);
+            dataOffset[i] = data.allocate(maxBlock, 4096);
         }
-        this.headToSlot = new int[ringSize];
-        this.kickFd = EventFd.create(0, EventFd.EFD_CLOEXEC | EventFd.EFD_NONBLOCK);
-        this.callFd = EventFd.create(0, EventFd.EFD_CLOEXEC | EventFd.EFD_NONBLOCK);
-        this.ids = new int[ringSize];
-        this.lens = new int[ringSize];
+        this.headToSlot = new int[ring.size()];
+        this.ids = new int[ring.size()];
+        this.lens = new int[ring.size()];
+    }
+
+    private static FrontendQueue busyPolled(DriverRing ring, int depth) {
+        if (depth < 1 || 3L * depth > ring.size()) {
+            throw new IllegalArgumentException("queue depth " + depth + " needs " + 3 * depth
+                    + " descriptors; the ring has " + ring.size());
+        }
+        ring.disableCallbacks();   // the bench busy-polls the ring
+        return new FrontendQueue(ring);
     }
 
     public DriverRing ring() { return ring; }
     public int depth() { return depth; }
-    public int kickFd() { return kickFd; }
-    public int callFd() { return callFd; }
-    public long kicks() { return kicks; }
+    public FrontendQueue queue() { return queue; }
+    public long kicks() { return queue.kicks(); }
 
     /** The data buffer of {@code slot} (maxBlock bytes). */
     public MemorySegment data(int slot) {
@@ -115,7 +128,7 @@ public final class BlkQueue implements AutoCloseable {
         addr[n] = mem.gpaOf(h + 16);
         len[n] = 1;
         writable[n++] = true;
-        int head = ring.add(addr, len, writable, n);
+        int head = ring.add(addr, len, writable, n, slot);
         if (head < 0) {
             return false;
         }
@@ -125,10 +138,7 @@ public final class BlkQueue implements AutoCloseable {
 
     /** Publishes what was submitted and kicks the device if it asked for kicks. */
     public void flush() {
-        if (ring.publish()) {
-            kicks++;
-            EventFd.signalRaw(state, kickFd, 1);
-        }
+        queue.flush();
     }
 
     /** Number of completions available into {@link #completedSlot}/{@link #completedStatus} after {@link #reap()}. */
@@ -151,7 +161,6 @@ public final class BlkQueue implements AutoCloseable {
 
     @Override
     public void close() {
-        io.github.vduse4j.bindings.FileIo.close(kickFd);
-        io.github.vduse4j.bindings.FileIo.close(callFd);
+        queue.close();
     }
 }

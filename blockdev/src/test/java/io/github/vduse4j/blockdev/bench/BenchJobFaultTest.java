@@ -8,6 +8,8 @@ import io.github.vduse4j.ring.GuestMemory;
 import io.github.vduse4j.ring.PackedVirtqueue;
 import io.github.vduse4j.ring.RegionTable;
 import io.github.vduse4j.ring.Virtqueue;
+import io.github.vduse4j.ring.driver.DriverRing;
+import io.github.vduse4j.engine.frontend.MemoryRegion;
 import io.github.vduse4j.ring.testkit.PackedRawRing;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
@@ -31,7 +33,7 @@ class BenchJobFaultTest {
 
     @Test
     void aBrokenDeviceStopsTheJobAndIsReported() throws InterruptedException {
-        try (SharedMemory mem = SharedMemory.create(BlkQueue.memoryBytes(RING, DEPTH, BS), GPA);
+        try (MemoryRegion mem = MemoryRegion.memfd(BlkQueue.memoryBytes(RING, DEPTH, BS), GPA);
              BlkQueue q = new BlkQueue(mem, RING, DEPTH, BS, 1L << F_RING_PACKED)) {
             DriverRing ring = q.ring();
             MemorySegment desc = view(mem, ring.descAddress(), descTableBytes(RING));
@@ -61,8 +63,8 @@ class BenchJobFaultTest {
         }
     }
 
-    private static MemorySegment view(SharedMemory mem, long uaddr, long bytes) {
-        return mem.segment().asSlice(uaddr - mem.uaddr(), bytes);
+    private static MemorySegment view(MemoryRegion mem, long gpa, long bytes) {
+        return mem.segment().asSlice(gpa - mem.gpa(), bytes);
     }
 
     /** A null disk that answers GOOD writes properly (status OK), then writes one bad used descriptor. */

@@ -52,7 +52,7 @@ class VhostUserBlkIntegrationTest {
     }
 
     /**
-     * Packed rings end to end: our PackedRingDriver against the back-end's PackedVirtqueue on 2 queues, randrw with
+     * Packed rings end to end: our PackedDriverRing against the back-end's PackedVirtqueue on 2 queues, randrw with
      * verify. A 64-descriptor ring at depth 8 laps many times, so both wrap counters flip often.
      */
     @Test

@@ -4,9 +4,9 @@ import static org.junit.jupiter.api.Assertions.*;
 
 import io.github.vduse4j.blockdev.backend.MemoryBackend;
 import io.github.vduse4j.blockdev.bench.BlkQueue;
-import io.github.vduse4j.blockdev.bench.SharedMemory;
-import io.github.vduse4j.blockdev.bench.SplitRingDriver;
-import io.github.vduse4j.blockdev.bench.VhostUserFrontend;
+import io.github.vduse4j.engine.frontend.MemoryRegion;
+import io.github.vduse4j.ring.driver.SplitDriverRing;
+import io.github.vduse4j.engine.frontend.VhostUserFrontend;
 import io.github.vduse4j.blockdev.virtio.VirtioBlk;
 import io.github.vduse4j.blockdev.virtio.VirtioBlkDevice;
 import io.github.vduse4j.blockdev.virtio.VirtioBlkSettings;
@@ -30,7 +30,7 @@ class VhostUserReconnectTest {
     private static final long PROTOCOL = (1L << VhostUserProtocol.PF_MQ) | (1L << VhostUserProtocol.PF_REPLY_ACK)
             | (1L << VhostUserProtocol.PF_CONFIG) | (1L << VhostUserProtocol.PF_INFLIGHT_SHMFD);
 
-    private static VhostUserFrontend connect(Path sock, SharedMemory mem, BlkQueue q, long[] inflight, int base) {
+    private static VhostUserFrontend connect(Path sock, MemoryRegion mem, BlkQueue q, long[] inflight, int base) {
         VhostUserFrontend fe = VhostUserFrontend.connect(sock);
         long offered = fe.negotiateProtocol(PROTOCOL);
         fe.setOwner();
@@ -42,7 +42,7 @@ class VhostUserReconnectTest {
         fe.setInflightFd((int) inflight[1], inflight[0], 1, RING);
         fe.setFeatures(offered & (VirtioBlk.bit(VirtioBlk.F_VERSION_1) | (1L << VhostUserProtocol.F_PROTOCOL_FEATURES)));
         fe.setMemTable(mem);
-        fe.startVring(0, q.ring(), base, q.kickFd(), q.callFd());
+        fe.startVring(0, q.ring(), base, q.queue().kickFd(), q.queue().callFd());
         return fe;
     }
 
@@ -57,7 +57,7 @@ class VhostUserReconnectTest {
                 new VirtioBlkSettings(1, 256, 512, "rc", false));
         long[] inflight = {0, -1};
         try (VhostUserServer server = VhostUserServer.start(sock, dev, true);
-             SharedMemory mem = SharedMemory.create(BlkQueue.memoryBytes(RING, DEPTH, BS), 0);
+             MemoryRegion mem = MemoryRegion.memfd(BlkQueue.memoryBytes(RING, DEPTH, BS), 0);
              BlkQueue q = new BlkQueue(mem, RING, DEPTH, BS)) {
             VhostUserFrontend fe = connect(sock, mem, q, inflight, 0);
             int[] slotBlock = new int[DEPTH];
@@ -92,7 +92,7 @@ class VhostUserReconnectTest {
                         Thread.onSpinWait();
                     }
                     // as QEMU after losing its back-end: restart the ring from the used index in memory
-                    fe = connect(sock, mem, q, inflight, ((SplitRingDriver) q.ring()).usedIndexInRing());
+                    fe = connect(sock, mem, q, inflight, ((SplitDriverRing) q.ring()).usedIndexInRing());
                     q.flush();
                 }
                 int n = q.reap();

@@ -4,9 +4,9 @@ import static org.junit.jupiter.api.Assertions.*;
 
 import io.github.vduse4j.blockdev.backend.FileBackend;
 import io.github.vduse4j.blockdev.bench.BlkQueue;
-import io.github.vduse4j.blockdev.bench.SharedMemory;
-import io.github.vduse4j.blockdev.bench.VhostUserFrontend;
-import io.github.vduse4j.blockdev.bench.VhostUserFrontend.VhostUserException;
+import io.github.vduse4j.engine.frontend.MemoryRegion;
+import io.github.vduse4j.engine.frontend.VhostUserFrontend;
+import io.github.vduse4j.engine.frontend.VhostUserFrontend.VhostUserException;
 import io.github.vduse4j.blockdev.virtio.VirtioBlk;
 import io.github.vduse4j.blockdev.virtio.VirtioBlkDevice;
 import io.github.vduse4j.blockdev.virtio.VirtioBlkSettings;
@@ -91,7 +91,7 @@ class VhostUserWriteCacheTest {
         VirtioBlkDevice dev = new VirtioBlkDevice(new FileBackend(img, false), new VirtioBlkSettings(1, 256, 512, "wce", false));
         try (FileBackend backend = (FileBackend) dev.backend();
              VhostUserServer server = VhostUserServer.start(sock, dev, true);
-             SharedMemory mem = SharedMemory.create(BlkQueue.memoryBytes(RING, DEPTH, BS), 0);
+             MemoryRegion mem = MemoryRegion.memfd(BlkQueue.memoryBytes(RING, DEPTH, BS), 0);
              BlkQueue q = new BlkQueue(mem, RING, DEPTH, BS);
              VhostUserFrontend fe = VhostUserFrontend.connect(sock)) {
             long offered = fe.negotiateProtocol(PROTOCOL);
@@ -102,7 +102,7 @@ class VhostUserWriteCacheTest {
             assertThrows(VhostUserException.class, () -> fe.setConfig(WB, new byte[] {0}));
             fe.setFeatures(FEATURES | VirtioBlk.bit(VirtioBlk.F_CONFIG_WCE));
             fe.setMemTable(mem);
-            fe.startVring(0, q.ring(), 0, q.kickFd(), q.callFd());
+            fe.startVring(0, q.ring(), 0, q.queue().kickFd(), q.queue().callFd());
 
             writeAll(q, 1);
             QueueStats st = server.stats().get(0);

@@ -1,5 +1,7 @@
 package io.github.vduse4j.ring.testkit;
 
+import io.github.vduse4j.ring.driver.DriverRing;
+
 /**
  * Describes one chain to add (readable buffers, then writable ones), reused by its driver: {@code
  * driver.chain().readable(hdr, 16).readable(data, 4096).writable(status, 1).add(token)}. Allocation-free.
@@ -79,6 +81,16 @@ public final class ChainBuilder {
      *  has no room (Linux -ENOSPC). */
     public int add(long token) {
         return driver.add(this, token);
+    }
+
+    /** Adds this chain to {@code ring} as its indirect mode says. */
+    int addTo(DriverRing ring, long token) {
+        if (count == 0) throw new IllegalArgumentException("empty chain");   // Linux: BUG_ON(total_sg == 0)
+        return switch (indirect) {
+            case ALWAYS -> ring.addIndirect(addr, len, writable, count, token);
+            case NEVER -> ring.addDirect(addr, len, writable, count, token);
+            case LINUX -> ring.add(addr, len, writable, count, token);
+        };
     }
 
     private void put(long address, int length, boolean w) {

@@ -2,6 +2,7 @@ package io.github.vduse4j.ring.testkit;
 
 import io.github.vduse4j.ring.GuestMemory;
 import io.github.vduse4j.ring.RegionTable;
+import io.github.vduse4j.ring.driver.RingMemory;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -13,7 +14,7 @@ import java.lang.foreign.ValueLayout;
  * can span two mappings, as with vhost-user memory tables). Allocated from a shared arena: usable from a driver and a
  * device thread. {@link #table()} is the {@link GuestMemory} the device-side queue translates through.
  */
-public final class DriverMemory implements AutoCloseable {
+public final class DriverMemory implements RingMemory, AutoCloseable {
     public static final long RING_BASE = 0x1000_0000L;
     public static final long TABLE_BASE = 0x2000_0000L;
     public static final long DATA_BASE = 0x4000_0000L;
@@ -27,6 +28,7 @@ public final class DriverMemory implements AutoCloseable {
     private final long dataBytes;
     private final RegionTable table;
     private long next;   // circular bump allocator offset into the data area
+    private long nextRingPart;   // bump allocator offset into the ring region (page-granular)
 
     /**
      * @param ringBytes       bytes of the ring region
@@ -47,6 +49,35 @@ public final class DriverMemory implements AutoCloseable {
             b.add(DATA_BASE + i * dataRegionBytes, data[i], GuestMemory.READ | GuestMemory.WRITE);
         }
         table = b.build();
+    }
+
+    /** Ring parts are placed page by page from the start of the ring region, in the order the ring asks. */
+    @Override
+    public MemorySegment ringPart(long bytes, long align) {
+        long at = roundUp(nextRingPart, Math.max(align, PAGE));
+        nextRingPart = at + bytes;
+        return ring.asSlice(at, bytes);
+    }
+
+    /** The indirect tables are the table region, from {@link #TABLE_BASE}. */
+    @Override
+    public MemorySegment indirectTables(long bytes) {
+        return tables.asSlice(0, bytes);
+    }
+
+    @Override
+    public long deviceAddress(MemorySegment part) {
+        long a = part.address();
+        if (a >= ring.address() && a < ring.address() + ring.byteSize()) return RING_BASE + (a - ring.address());
+        if (tables.byteSize() > 0 && a >= tables.address() && a < tables.address() + tables.byteSize()) {
+            return TABLE_BASE + (a - tables.address());
+        }
+        for (int i = 0; i < data.length; i++) {
+            if (a >= data[i].address() && a < data[i].address() + dataRegionBytes) {
+                return DATA_BASE + i * dataRegionBytes + (a - data[i].address());
+            }
+        }
+        throw new IllegalArgumentException("not in this driver memory: " + part);
     }
 
     /** Rounds {@code v} up to a multiple of the power of two {@code a}. */

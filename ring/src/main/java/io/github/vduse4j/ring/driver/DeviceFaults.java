@@ -1,19 +1,19 @@
-package io.github.vduse4j.blockdev.bench;
+package io.github.vduse4j.ring.driver;
 
 /**
  * What a device wrote back wrong into a {@link DriverRing}: counts every fault and remembers the first one, as
  * numbers, so recording it allocates nothing; {@link #describe()} makes the text once somebody asks. One thread
  * only (the ring's).
  */
-final class DeviceFaults {
+public final class DeviceFaults {
     /** A used element names a buffer id (split: head index) outside the ring. */
-    static final int ID_OUT_OF_RANGE = 1;
+    public static final int ID_OUT_OF_RANGE = 1;
     /** A used element names a buffer id that is not in flight (never handed out, or already used). */
-    static final int ID_NOT_IN_FLIGHT = 2;
+    public static final int ID_NOT_IN_FLIGHT = 2;
     /** A used element says more bytes were written than the buffer has device-writable bytes. */
-    static final int LENGTH_TOO_LONG = 3;
+    public static final int LENGTH_TOO_LONG = 3;
     /** Split: the used index moved past more elements than there are buffers in flight. */
-    static final int USED_INDEX_JUMP = 4;
+    public static final int USED_INDEX_JUMP = 4;
 
     private final String ring;
     private long count;
@@ -23,7 +23,7 @@ final class DeviceFaults {
     private long limit;
 
     /** @param ring what the faults are in ("split ring", "packed ring"), for {@link #describe()} */
-    DeviceFaults(String ring) {
+    public DeviceFaults(String ring) {
         this.ring = ring;
     }
 
@@ -31,7 +31,7 @@ final class DeviceFaults {
      * Counts one fault; the first one's {@code kind}, buffer {@code id}, offending {@code value} (length or index
      * distance) and the {@code limit} it broke are kept for {@link #describe()}.
      */
-    void record(int kind, int id, long value, long limit) {
+    public void record(int kind, int id, long value, long limit) {
         if (count++ == 0) {
             this.kind = kind;
             this.id = id;
@@ -40,17 +40,17 @@ final class DeviceFaults {
         }
     }
 
-    long count() {
+    public long count() {
         return count;
     }
 
-    void clear() {
+    public void clear() {
         count = 0;
         kind = 0;
     }
 
     /** The first fault in words, or null if there was none. */
-    String describe() {
+    public String describe() {
         if (count == 0) {
             return null;
         }

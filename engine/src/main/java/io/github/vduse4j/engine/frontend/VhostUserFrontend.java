@@ -1,4 +1,4 @@
-package io.github.vduse4j.blockdev.bench;
+package io.github.vduse4j.engine.frontend;
 
 import static io.github.vduse4j.engine.vhostuser.VhostUserProtocol.*;
 
@@ -7,19 +7,24 @@ import io.github.vduse4j.bindings.ErrnoException;
 import io.github.vduse4j.bindings.Poll;
 import io.github.vduse4j.bindings.UnixSocket;
 import io.github.vduse4j.engine.vhostuser.VhostUserMessage;
+import io.github.vduse4j.ring.driver.DriverRing;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
 import java.util.function.Consumer;
 
 /**
  * A vhost-user frontend (the role QEMU plays; spec QEMU {@code docs/interop/vhost-user.rst}): connects to a
- * back-end's socket, negotiates features, shares {@link SharedMemory} with SET_MEM_TABLE and sets up vrings.
- * Works with vduse4j's own back-end and with libvhost-user ones (qemu-storage-daemon). Control path only: one
- * thread at a time.
+ * back-end's socket, negotiates features and protocol features, shares a {@link MemoryTable} (several regions, each
+ * with its fd) with SET_MEM_TABLE and sets up vrings: the vhost-user {@link VhostTransport}. Works with vduse4j's own
+ * back-end and with libvhost-user ones (qemu-storage-daemon). Control path only: one thread at a time.
  *
  * <p>When REPLY_ACK is negotiated every request that has no reply of its own asks for an acknowledgement, so
  * a refusal surfaces as a {@link VhostUserException} at the request that caused it.
  */
-public final class VhostUserFrontend implements AutoCloseable {
+public final class VhostUserFrontend implements VhostTransport {
     /** A request the back-end refused or could not answer. */
     public static final class VhostUserException extends RuntimeException {
         public VhostUserException(String message) {
@@ -45,12 +50,48 @@ public final class VhostUserFrontend implements AutoCloseable {
 
     /** Connects to the back-end listening on {@code path}. */
     public static VhostUserFrontend connect(Path path) {
+        return connect(path, Duration.ZERO);
+    }
+
+    /**
+     * Connects to the back-end listening on {@code path}, trying again every 50 ms for up to {@code patience} while
+     * nobody listens there yet (ENOENT, ECONNREFUSED: a target being restarted).
+     */
+    public static VhostUserFrontend connect(Path path, Duration patience) {
+        long deadline = System.nanoTime() + patience.toNanos();
+        while (true) {
+            try {
+                return new VhostUserFrontend(UnixSocket.connect(path.toString()));
+            } catch (ErrnoException e) {
+                boolean absent = e.errno() == Errno.ECONNREFUSED || e.errno() == Errno.ENOENT;
+                if (!absent || System.nanoTime() - deadline >= 0) {
+                    throw new IllegalStateException("cannot connect to " + path + ": " + Errno.name(e.errno()) + " ("
+                            + Errno.description(e.errno()) + ")" + (e.errno() == Errno.ECONNREFUSED
+                            ? ": no back-end listens there (a stale socket file?)" : ""), e);
+                }
+            }
+            try {
+                Thread.sleep(50);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new IllegalStateException("interrupted while connecting to " + path, e);
+            }
+        }
+    }
+
+    /**
+     * {@link #connect(Path, Duration)}, then GET_FEATURES, protocol features ({@code wantedProtocol} of those offered)
+     * and SET_OWNER: a transport ready for {@link VhostFrontend}.
+     */
+    public static VhostUserFrontend open(Path path, long wantedProtocol, Duration patience) {
+        VhostUserFrontend fe = connect(path, patience);
         try {
-            return new VhostUserFrontend(UnixSocket.connect(path.toString()));
-        } catch (ErrnoException e) {
-            throw new IllegalStateException("cannot connect to " + path + ": " + Errno.name(e.errno()) + " ("
-                    + Errno.description(e.errno()) + ")" + (e.errno() == Errno.ECONNREFUSED
-                    ? ": no back-end listens there (a stale socket file?)" : ""), e);
+            fe.negotiateProtocol(wantedProtocol);
+            fe.setOwner();
+            return fe;
+        } catch (RuntimeException e) {
+            fe.close();
+            throw e;
         }
     }
 
@@ -81,6 +122,7 @@ public final class VhostUserFrontend implements AutoCloseable {
     }
 
     /** GET_CONFIG of {@code size} bytes from {@code offset} (needs CONFIG). */
+    @Override
     public byte[] config(int offset, int size) {
         msg.begin(GET_CONFIG, 0, CONFIG_HEADER_SIZE + size).putU32(CONFIG_OFFSET, offset).putU32(CONFIG_SIZE_FIELD, size);
         msg.write(socket);
@@ -89,8 +131,7 @@ public final class VhostUserFrontend implements AutoCloseable {
             throw new VhostUserException("GET_CONFIG answered with " + msg.size() + " bytes");
         }
         byte[] out = new byte[size];
-        java.lang.foreign.MemorySegment.copy(msg.payload(), java.lang.foreign.ValueLayout.JAVA_BYTE, CONFIG_HEADER_SIZE,
-                out, 0, size);
+        MemorySegment.copy(msg.payload(), ValueLayout.JAVA_BYTE, CONFIG_HEADER_SIZE, out, 0, size);
         return out;
     }
 
@@ -99,6 +140,7 @@ public final class VhostUserFrontend implements AutoCloseable {
      * VHOST_SET_CONFIG_TYPE_FRONTEND, as QEMU's vhost-user-blk sends for a write of {@code writeback}). With REPLY_ACK
      * a refusal throws {@link VhostUserException}.
      */
+    @Override
     public void setConfig(int offset, byte[] data) {
         request(SET_CONFIG, CONFIG_HEADER_SIZE + data.length, m -> {
             m.putU32(CONFIG_OFFSET, offset).putU32(CONFIG_SIZE_FIELD, data.length).putU32(CONFIG_FLAGS, CONFIG_TYPE_FRONTEND);
@@ -109,6 +151,7 @@ public final class VhostUserFrontend implements AutoCloseable {
     }
 
     /** SET_FEATURES with {@code features} (must be offered). */
+    @Override
     public void setFeatures(long features) {
         request(SET_FEATURES, U64_SIZE, m -> m.putU64(0, features));
         this.features = features;
@@ -118,20 +161,53 @@ public final class VhostUserFrontend implements AutoCloseable {
     public long features() { return features; }
 
     /** SET_MEM_TABLE with one region: all of {@code mem}. */
-    public void setMemTable(SharedMemory mem) {
-        request(SET_MEM_TABLE, MEMORY_HEADER_SIZE + REGION_SIZE, m -> m.putU32(0, 1)
-                .putU64(MEMORY_HEADER_SIZE + REGION_GPA, mem.gpa())
-                .putU64(MEMORY_HEADER_SIZE + REGION_SIZE_FIELD, mem.size())
-                .putU64(MEMORY_HEADER_SIZE + REGION_UADDR, mem.uaddr())
-                .putU64(MEMORY_HEADER_SIZE + REGION_MMAP_OFFSET, 0), mem.fd());
+    public void setMemTable(MemoryRegion mem) {
+        setMemoryTable(MemoryTable.of(mem));
     }
+
+    /**
+     * SET_MEM_TABLE with every region of {@code table}, region i's fd as the i-th ancillary fd (spec: "Set memory
+     * table": VhostUserMemory, one fd per region): guest physical address, size, this process's user address of the
+     * mapping and its offset in the fd.
+     */
+    @Override
+    public void setMemoryTable(MemoryTable table) {
+        List<MemoryRegion> regions = table.regions();
+        int[] fds = new int[regions.size()];
+        for (int i = 0; i < fds.length; i++) {
+            fds[i] = regions.get(i).fd();
+        }
+        request(SET_MEM_TABLE, MEMORY_HEADER_SIZE + REGION_SIZE * regions.size(), m -> {
+            m.putU32(0, regions.size());
+            for (int i = 0; i < regions.size(); i++) {
+                MemoryRegion r = regions.get(i);
+                int at = MEMORY_HEADER_SIZE + REGION_SIZE * i;
+                m.putU64(at + REGION_GPA, r.gpa()).putU64(at + REGION_SIZE_FIELD, r.size())
+                        .putU64(at + REGION_UADDR, r.uaddr()).putU64(at + REGION_MMAP_OFFSET, r.fdOffset());
+            }
+        }, fds);
+    }
+
+    @Override
+    public long deviceFeatures() { return backendFeatures; }
+
+    @Override
+    public int maxQueues() { return (protocolFeatures & bit(PF_MQ)) != 0 ? queueNum() : 1; }
+
+    @Override
+    public boolean hasConfig() { return (protocolFeatures & bit(PF_CONFIG)) != 0; }
+
+    @Override
+    public int stopVring(int index) { return getVringBase(index); }
 
     /**
      * Sets up and starts vring {@code index} over {@code ring} (spec order as QEMU's vhost_virtqueue_start):
      * NUM, BASE, ADDR, KICK, CALL, then ENABLE when protocol features are on. {@code base} is the SET_VRING_BASE
      * value ({@link DriverRing#vringBase()} for a fresh ring). The ring layout must match the negotiated
-     * VIRTIO_F_RING_PACKED.
+     * VIRTIO_F_RING_PACKED. The addresses sent are this process's user addresses of the ring's areas (spec: "the
+     * ring addresses are in the frontend's address space"); descriptors carry guest physical addresses.
      */
+    @Override
     public void startVring(int index, DriverRing ring, int base, int kickFd, int callFd) {
         if (ring.packed() != ((features & bit(F_RING_PACKED)) != 0)) {
             throw new IllegalStateException("vring " + index + " is " + (ring.packed() ? "packed" : "split")
@@ -142,7 +218,7 @@ public final class VhostUserFrontend implements AutoCloseable {
         // SET_VRING_ADDR: descriptor, used and available user addresses. Packed (virtio 1.2 §2.8): the descriptor
         // ring, the device event suppression structure (Device Area) in the used field and the driver one (Driver
         // Area) in the avail field, as QEMU's vhost_virtqueue_start sends them.
-        setVringAddr(index, ring.descAddress(), ring.deviceAreaAddress(), ring.driverAreaAddress());
+        setVringAddr(index, ring.descArea().address(), ring.deviceArea().address(), ring.driverArea().address());
         setVringFd(SET_VRING_KICK, index, kickFd);
         setVringFd(SET_VRING_CALL, index, callFd);
         if ((backendFeatures & bit(F_PROTOCOL_FEATURES)) != 0) {
