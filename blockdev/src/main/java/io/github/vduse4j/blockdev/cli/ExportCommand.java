@@ -1,6 +1,7 @@
 package io.github.vduse4j.blockdev.cli;
 
 import io.github.vduse4j.blockdev.BlockExport;
+import io.github.vduse4j.blockdev.bridge.VhostUserBridge;
 import io.github.vduse4j.blockdev.backend.BlockBackend;
 import io.github.vduse4j.blockdev.backend.IoUringFileBackend;
 import io.github.vduse4j.blockdev.backend.MemoryBackend;
@@ -39,6 +40,11 @@ final class ExportCommand implements Callable<Integer> {
 
         @Option(names = "--file", paramLabel = "PATH", description = "a regular file or block device")
         Path file;
+
+        @Option(names = "--vhost-user-target", paramLabel = "SOCKET",
+                description = "bridge an existing vhost-user-blk target (qemu-storage-daemon, SPDK) listening on SOCKET,"
+                        + " zero copy through a shared hugepage bounce buffer (needs --bounce hugepages[:SIZE])")
+        Path vhostUserTarget;
     }
 
     @ArgGroup(exclusive = true, multiplicity = "1")
@@ -106,6 +112,9 @@ final class ExportCommand implements Callable<Integer> {
     @Override
     public Integer call() throws InterruptedException {
         validate();
+        if (source.vhostUserTarget != null) {
+            return bridge();
+        }
         BlockBackend backend = openBackend();
         boolean vhostUser = "vhost-user".equals(transport);
         BlockExport export = BlockExport.builder()
@@ -136,6 +145,38 @@ final class ExportCommand implements Callable<Integer> {
         export.close();
         Runtime.getRuntime().removeShutdownHook(hook);
         System.err.println("vduse4j: " + label + " removed");
+        return 0;
+    }
+
+    /** {@code --vhost-user-target}: a VDUSE device relaying to the target until a signal stops it. */
+    private int bridge() throws InterruptedException {
+        CommandLine cl = spec.commandLine();
+        if (!"vduse".equals(transport)) {
+            throw new CommandLine.ParameterException(cl, "--vhost-user-target is for --transport vduse");
+        }
+        if (readOnly || packed || !"vduse4j".equals(serial) || blockSize != 512) {
+            throw new CommandLine.ParameterException(cl, "--vhost-user-target takes the device's settings from the"
+                    + " target: drop --readonly, --packed, --serial and --block-size");
+        }
+        VhostUserBridge bridge = VhostUserBridge.start(source.vhostUserTarget, name, queues, queueSize, bounceSize(),
+                !noAttach, pollerSettings());
+        CountDownLatch stop = new CountDownLatch(1);
+        ProcessSignals.install(stop::countDown, () -> { });
+        Thread hook = new Thread(bridge::close, "vduse4j-shutdown");
+        Runtime.getRuntime().addShutdownHook(hook);
+        String where = bridge.blockDevice().map(Path::toString).orElse("/dev/vduse/" + name);
+        System.out.println(where);
+        System.out.flush();
+        System.err.printf("vduse4j: bridging vhost-user-blk target %s as %s (%d queue%s x %d, %s polling); stop with"
+                + " Ctrl-C%n", source.vhostUserTarget, where, queues, queues == 1 ? "" : "s", queueSize, pollerSettings());
+        stop.await();
+        List<QueueStats> stats = bridge.stats();
+        for (int i = 0; i < stats.size(); i++) {
+            System.err.println("vduse4j: stats queue " + i + ": " + stats.get(i));
+        }
+        bridge.close();
+        Runtime.getRuntime().removeShutdownHook(hook);
+        System.err.println("vduse4j: " + name + " removed");
         return 0;
     }
 
@@ -186,6 +227,10 @@ final class ExportCommand implements Callable<Integer> {
         }
         if (ioEngine != null && !"pread".equals(ioEngine) && !"io_uring".equals(ioEngine)) {
             throw new CommandLine.ParameterException(cl, "--io-engine must be pread or io_uring, got " + ioEngine);
+        }
+        if (source.vhostUserTarget != null && bounce.equals("kernel")) {
+            throw new CommandLine.ParameterException(cl, "--vhost-user-target needs --bounce hugepages[:SIZE]: the"
+                    + " target shares the hugepage bounce buffer (the kernel bounce is not supported by the bridge yet)");
         }
         if ((ioEngine != null || direct) && source.file == null) {
             throw new CommandLine.ParameterException(cl, "--io-engine and --direct are for --file");

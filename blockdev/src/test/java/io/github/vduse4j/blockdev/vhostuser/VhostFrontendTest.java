@@ -17,14 +17,12 @@ import io.github.vduse4j.engine.vhostuser.VhostUserServer;
 import io.github.vduse4j.ring.VirtioRing;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
-import java.io.IOException;
 import java.io.RandomAccessFile;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.List;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
@@ -191,40 +189,16 @@ class VhostFrontendTest {
         }
     }
 
-    private static final Path QSD = Path.of("/usr/bin/qemu-storage-daemon");
-
-    /** qemu-storage-daemon exporting {@code image} over vhost-user-blk at {@code sock} with 2 queues. */
-    private static Process startQsd(Path image, Path sock, Path log) throws IOException, InterruptedException {
-        Files.deleteIfExists(sock);
-        Process p = new ProcessBuilder(List.of(QSD.toString(),
-                "--blockdev", "driver=file,node-name=disk,filename=" + image + ",cache.direct=off",
-                "--export", "type=vhost-user-blk,id=exp,node-name=disk,addr.type=unix,addr.path=" + sock
-                        + ",writable=on,num-queues=2"))
-                .redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.appendTo(log.toFile())).start();
-        long deadline = System.nanoTime() + 10_000_000_000L;
-        while (!Files.exists(sock)) {
-            assertTrue(p.isAlive(), "qemu-storage-daemon exited: " + Files.readString(log));
-            assertTrue(System.nanoTime() < deadline, "no socket from qemu-storage-daemon");
-            Thread.sleep(20);
-        }
-        return p;
-    }
-
-    private static void kill(Process p) throws InterruptedException {
-        p.destroyForcibly();
-        assertTrue(p.waitFor(10, TimeUnit.SECONDS), "qemu-storage-daemon did not die");
-    }
-
     @Test
     void qemuStorageDaemonKilledAndStartedAgainLosesNothing() throws Exception {
-        Assumptions.assumeTrue(Files.isExecutable(QSD), "qemu-storage-daemon is not installed (qemu-system-common)");
+        Assumptions.assumeTrue(QemuStorageDaemon.installed(), "qemu-storage-daemon is not installed (qemu-system-common)");
         Path image = dir.resolve("disk.img");
         Path sock = dir.resolve("qsd.sock");
         Path log = dir.resolve("qsd.log");
         try (RandomAccessFile f = new RandomAccessFile(image.toFile(), "rw")) {
             f.setLength(BLOCKS * (long) BS);
         }
-        Process qsd = startQsd(image, sock, log);
+        Process qsd = QemuStorageDaemon.start(image, sock, 2, log);
         try (MemoryRegion data = MemoryRegion.memfd(DEPTH * (BS + 4096L) + 4096, 0);
              MemoryRegion rings = MemoryRegion.memfd(8 * 4096L + RING * 8L * 16, RING_GPA);
              VhostFrontend fe = open(sock, false);
@@ -241,8 +215,8 @@ class VhostFrontendTest {
                 submit(q, slot, slot, 2);
             }
             q.flush();
-            kill(qsd);   // whatever it had not completed is lost with it
-            qsd = startQsd(image, sock, log);
+            QemuStorageDaemon.kill(qsd);   // whatever it had not completed is lost with it
+            qsd = QemuStorageDaemon.start(image, sock, 2, log);
             fe.reconnect();
             for (int slot = 0; slot < DEPTH; slot++) {
                 submit(q, slot, slot, 2);   // resubmitted
@@ -253,7 +227,7 @@ class VhostFrontendTest {
             assertTrue(q.queue().calls() > 0, "completions came by the call eventfd");
             fe.stop();
         } finally {
-            kill(qsd);
+            QemuStorageDaemon.kill(qsd);
         }
         // the target's file itself, not read through any frontend
         ByteBuffer b = ByteBuffer.wrap(Files.readAllBytes(image)).order(ByteOrder.LITTLE_ENDIAN);

@@ -17,15 +17,18 @@ public final class MemoryRegion implements RingMemory, AutoCloseable {
 
     private final int fd;
     private final boolean ownsFd;
+    private final boolean ownsMapping;
     private final long fdOffset;
     private final long size;
     private final long gpa;
     private final MemorySegment segment;
     private long next;
 
-    private MemoryRegion(int fd, boolean ownsFd, long fdOffset, long size, long gpa, MemorySegment segment) {
+    private MemoryRegion(int fd, boolean ownsFd, boolean ownsMapping, long fdOffset, long size, long gpa,
+            MemorySegment segment) {
         this.fd = fd;
         this.ownsFd = ownsFd;
+        this.ownsMapping = ownsMapping;
         this.fdOffset = fdOffset;
         this.size = size;
         this.gpa = gpa;
@@ -50,14 +53,27 @@ public final class MemoryRegion implements RingMemory, AutoCloseable {
      * address {@code gpa}. With {@code ownsFd} {@link #close()} closes the fd; otherwise the caller keeps it.
      */
     public static MemoryRegion map(int fd, boolean ownsFd, long fdOffset, long size, long gpa) {
+        checkPages(fdOffset, size, gpa);
+        MemorySegment m = MemoryMap.map(size, MemoryMap.PROT_READ | MemoryMap.PROT_WRITE, MemoryMap.MAP_SHARED, fd,
+                fdOffset);
+        return new MemoryRegion(fd, ownsFd, true, fdOffset, size, gpa, m);
+    }
+
+    /**
+     * An existing shared mapping {@code mapping} of {@code fd} from {@code fdOffset} (e.g. a hugepage bounce buffer),
+     * at guest physical address {@code gpa}. Neither the fd nor the mapping is owned: {@link #close()} leaves both.
+     */
+    public static MemoryRegion of(int fd, long fdOffset, MemorySegment mapping, long gpa) {
+        checkPages(fdOffset, mapping.byteSize(), gpa);
+        return new MemoryRegion(fd, false, false, fdOffset, mapping.byteSize(), gpa, mapping);
+    }
+
+    private static void checkPages(long fdOffset, long size, long gpa) {
         if (size <= 0 || (size & (PAGE - 1)) != 0 || (fdOffset & (PAGE - 1)) != 0 || (gpa & (PAGE - 1)) != 0
                 || gpa + size < gpa) {
             throw new IllegalArgumentException("memory region must be whole pages: gpa 0x" + Long.toHexString(gpa)
                     + ", size " + size + ", offset " + fdOffset);
         }
-        MemorySegment m = MemoryMap.map(size, MemoryMap.PROT_READ | MemoryMap.PROT_WRITE, MemoryMap.MAP_SHARED, fd,
-                fdOffset);
-        return new MemoryRegion(fd, ownsFd, fdOffset, size, gpa, m);
     }
 
     public int fd() { return fd; }
@@ -109,7 +125,9 @@ public final class MemoryRegion implements RingMemory, AutoCloseable {
 
     @Override
     public void close() {
-        MemoryMap.unmap(segment);
+        if (ownsMapping) {
+            MemoryMap.unmap(segment);
+        }
         if (ownsFd) {
             FileIo.close(fd);
         }

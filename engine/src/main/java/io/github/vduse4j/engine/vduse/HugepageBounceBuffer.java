@@ -99,6 +99,11 @@ public final class HugepageBounceBuffer implements AutoCloseable {
         return segment.byteSize();
     }
 
+    /** The hugetlb memfd behind {@link #segment()} (for a vhost-user target that maps the same pages). */
+    public int fd() {
+        return fd;
+    }
+
     /** Unmaps the memory. Only after the device fd is closed (the kernel unpins it then). */
     @Override
     public void close() {

@@ -1,0 +1,220 @@
+package io.github.vduse4j.blockdev.bridge;
+
+import io.github.vduse4j.blockdev.virtio.VirtioBlk;
+import io.github.vduse4j.engine.QueueHandler;
+import io.github.vduse4j.engine.QueueStats;
+import io.github.vduse4j.engine.frontend.FrontendQueue;
+import io.github.vduse4j.ring.DescriptorChain;
+import io.github.vduse4j.ring.Virtqueue;
+import io.github.vduse4j.ring.driver.DriverRing;
+import java.lang.foreign.MemorySegment;
+
+/**
+ * The heart of the vhost-user bridge: relays one device-side virtqueue (a VDUSE queue, served to the kernel's
+ * virtio-blk driver) to one queue of a vhost-user-blk target, forwarding descriptors unchanged. Every buffer of a
+ * chain must lie in the bounce region (the memory both sides share: the kernel bounces each streaming DMA map into
+ * it, and it is the target's memory region 0 at guest physical address {@code bounceGpa}); its address for the
+ * target is its offset there (GPA = IOVA). The chain goes onto the target ring as one indirect table (so the target
+ * ring never runs short), and the device-side chain completes with the target's used length when the target's used
+ * element arrives. No payload byte is copied.
+ *
+ * <p>A chain with a buffer outside the bounce region fails alone (status VIRTIO_BLK_S_IOERR in its last writable
+ * byte if it has one, §5.2.6.1) and the queue goes on; a chain the ring cannot walk returns with length 0, as in
+ * {@code VirtioBlkQueueHandler}. Completions are taken from the target's call eventfd ({@link #completionFd()}: the
+ * poller sleeps on the VDUSE kick and it together). After the target restarted, {@link #resubmitAll()} puts every
+ * outstanding request on the emptied target ring again. Runs on its queue's poller thread; no allocation, no
+ * exceptions, no locks on the hot path.
+ */
+public final class RelayQueueHandler implements QueueHandler {
+    private final FrontendQueue target;
+    private final DriverRing ring;
+    private final long bounceBase;
+    private final long bounceSize;
+    private final long bounceGpa;
+    private final DescriptorChain chain;
+    private final int maxElements;
+    /** Per device-side chain id: its elements as posted to the target, kept for a resubmission. */
+    private final long[] savedAddr;
+    private final int[] savedLen;
+    private final boolean[] savedWritable;
+    private final int[] savedCount;
+    /** Per device-side chain id: true while it is outstanding at the target. */
+    private final boolean[] outstanding;
+    private final long[] addr;
+    private final int[] len;
+    private final boolean[] writable;
+    private final QueueStats stats = new QueueStats();
+    private int inflight;
+    /** Chains failed because a buffer lay outside the bounce region. */
+    private long outsideBounce;
+
+    /**
+     * @param target        the target queue; its ring must have been created with indirect tables of at least
+     *                      {@code maxElements} entries, and used-buffer notifications on
+     * @param deviceQueueSize size of the device-side queue (chain ids are below it)
+     * @param maxElements   most buffers in one device-side chain (the device's seg_max + 2)
+     * @param bounce        this process's mapping of the bounce region
+     * @param bounceGpa     the guest physical address the target knows the bounce region's byte 0 by
+     */
+    public RelayQueueHandler(FrontendQueue target, int deviceQueueSize, int maxElements, MemorySegment bounce,
+            long bounceGpa) {
+        this.target = target;
+        this.ring = target.ring();
+        if (!ring.indirect() || ring.indirectEntries() < maxElements) {
+            throw new IllegalArgumentException("the target ring needs indirect tables of " + maxElements + " entries");
+        }
+        this.bounceBase = bounce.address();
+        this.bounceSize = bounce.byteSize();
+        this.bounceGpa = bounceGpa;
+        this.maxElements = maxElements;
+        this.chain = new DescriptorChain(maxElements);
+        this.savedAddr = new long[deviceQueueSize * maxElements];
+        this.savedLen = new int[deviceQueueSize * maxElements];
+        this.savedWritable = new boolean[deviceQueueSize * maxElements];
+        this.savedCount = new int[deviceQueueSize];
+        this.outstanding = new boolean[deviceQueueSize];
+        this.addr = new long[maxElements];
+        this.len = new int[maxElements];
+        this.writable = new boolean[maxElements];
+    }
+
+    @Override
+    public int process(Virtqueue queue, int budget) {
+        int work = 0;
+        if (inflight > 0) {
+            // Consume the call before reaping: a used element the target adds after the reap signals anew.
+            target.consumeCall();
+            work += reap(queue);
+        }
+        boolean added = false;
+        // One target descriptor per chain (an indirect table): pop only while one is free.
+        while (work < budget && ring.freeDescriptors() > 0 && !ring.broken()) {
+            int r = queue.pop(chain);
+            if (r == Virtqueue.EMPTY || r == Virtqueue.NEEDS_RESET) {
+                break;
+            }
+            work++;
+            if (r == Virtqueue.CHAIN_ERROR) {
+                stats.chainErrors++;
+                if (chain.id() >= 0) {
+                    queue.complete(chain.id(), 0);   // §2.7.8 / §2.8.21: give the buffer back
+                }
+                continue;
+            }
+            if (post(chain)) {
+                added = true;
+            } else {
+                fail(queue, chain);
+            }
+        }
+        if (added) {
+            target.flush();
+        }
+        return work;
+    }
+
+    /** Posts {@code c} on the target ring; false if a buffer lies outside the bounce region. */
+    private boolean post(DescriptorChain c) {
+        final int n = c.bufferCount();
+        final int id = c.id();
+        for (int i = 0; i < n; i++) {
+            final long length = c.length(i) & 0xffff_ffffL;
+            final long off = c.segment(i).address() + c.offset(i) - bounceBase;
+            // Issue 14: every buffer the virtio-blk driver maps is bounced into [0, bounce size); anything else (a
+            // ring, a stale or forged address) is not memory the target was given.
+            if (off < 0 || off > bounceSize || length > bounceSize - off) {
+                outsideBounce++;
+                return false;
+            }
+            addr[i] = bounceGpa + off;
+            len[i] = c.length(i);
+            writable[i] = c.isWritable(i);
+        }
+        if (ring.addIndirect(addr, len, writable, n, id) < 0) {
+            return false;   // not reached: a descriptor was free and the ring is not broken
+        }
+        final int base = id * maxElements;
+        System.arraycopy(addr, 0, savedAddr, base, n);
+        System.arraycopy(len, 0, savedLen, base, n);
+        System.arraycopy(writable, 0, savedWritable, base, n);
+        savedCount[id] = n;
+        outstanding[id] = true;
+        inflight++;
+        return true;
+    }
+
+    /** §5.2.6.1: the device reports an error in the status byte, the chain's last writable byte. */
+    private void fail(Virtqueue queue, DescriptorChain c) {
+        stats.ioErrors++;
+        if (c.writableCount() > 0) {
+            c.writeLastByte((byte) VirtioBlk.S_IOERR);
+            queue.complete(c.id(), 1);
+        } else {
+            queue.complete(c.id(), 0);
+        }
+    }
+
+    private int reap(Virtqueue queue) {
+        int n = 0;
+        while (ring.reap()) {
+            final int id = (int) ring.usedToken();
+            if (id >= 0 && id < outstanding.length && outstanding[id]) {
+                outstanding[id] = false;
+                inflight--;
+                stats.requests++;
+                queue.complete(id, ring.usedLength());
+                n++;
+            }
+        }
+        return n;
+    }
+
+    /**
+     * After the target restarted (its ring emptied by {@code VhostFrontend.reconnect()}): posts every outstanding
+     * request again, as it was first posted. Call on the poller thread, or while the poller is paused.
+     */
+    public int resubmitAll() {
+        int n = 0;
+        for (int id = 0; id < outstanding.length; id++) {
+            if (!outstanding[id]) {
+                continue;
+            }
+            final int base = id * maxElements;
+            final int count = savedCount[id];
+            System.arraycopy(savedAddr, base, addr, 0, count);
+            System.arraycopy(savedLen, base, len, 0, count);
+            System.arraycopy(savedWritable, base, writable, 0, count);
+            if (ring.addIndirect(addr, len, writable, count, id) >= 0) {
+                n++;
+            }
+        }
+        target.flush();
+        return n;
+    }
+
+    @Override
+    public int inflight() {
+        return inflight;
+    }
+
+    /** The target queue's call eventfd. */
+    @Override
+    public int completionFd() {
+        return target.callFd();
+    }
+
+    @Override
+    public QueueStats stats() {
+        return stats;
+    }
+
+    /** Chains failed because a buffer lay outside the bounce region. */
+    public long outsideBounce() {
+        return outsideBounce;
+    }
+
+    @Override
+    public void close() {
+        // the target queue belongs to the bridge, which closes it
+    }
+}

@@ -1,0 +1,270 @@
+package io.github.vduse4j.blockdev.bridge;
+
+import static io.github.vduse4j.engine.vhostuser.VhostUserProtocol.*;
+
+import io.github.vduse4j.blockdev.virtio.VirtioBlk;
+import io.github.vduse4j.engine.PollerSettings;
+import io.github.vduse4j.engine.QueueHandler;
+import io.github.vduse4j.engine.QueueStats;
+import io.github.vduse4j.engine.TransportException;
+import io.github.vduse4j.engine.VirtioDevice;
+import io.github.vduse4j.engine.frontend.FrontendQueue;
+import io.github.vduse4j.engine.frontend.MemoryRegion;
+import io.github.vduse4j.engine.frontend.MemoryTable;
+import io.github.vduse4j.engine.frontend.VhostFrontend;
+import io.github.vduse4j.engine.frontend.VhostUserFrontend;
+import io.github.vduse4j.engine.vduse.HugepageBounceBuffer;
+import io.github.vduse4j.engine.vduse.VdpaBus;
+import io.github.vduse4j.engine.vduse.VduseControl;
+import io.github.vduse4j.engine.vduse.VduseDevice;
+import io.github.vduse4j.ring.VirtioRing;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteOrder;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Optional;
+
+/**
+ * {@code vduse4j export --vhost-user-target SOCKET}: an existing vhost-user-blk target (qemu-storage-daemon, SPDK)
+ * as a local VDUSE virtio-blk device, zero copy. The VDUSE bounce buffer is a hugetlb memfd registered with
+ * VDUSE_IOTLB_REG_UMEM; the same memfd is the target's memory region 0 at guest physical address 0 (GPA = IOVA), and
+ * the bridge's own rings and indirect tables are a second region. Each VDUSE queue is relayed to one target queue by a
+ * {@link RelayQueueHandler}; the config (capacity, block size, seg/size max, topology, discard and write-zeroes
+ * limits) and the block features come from the target (minus CONFIG_WCE; a size_max of 0, which Linux 6.1's
+ * virtblk_probe would take as a limit of 0, drops SIZE_MAX).
+ *
+ * <p>Everything about the target is checked before a VDUSE device exists; a failure after that destroys the device.
+ * Not yet: the kernel bounce ({@code --bounce kernel}: the domain fd only comes with the first IOTLB miss, after the
+ * target's memory table is set), and reconnecting a restarted target under a live device (the relay and the frontend
+ * core can: see RelayQueueHandlerTest; the pollers would have to pause for it).
+ */
+public final class VhostUserBridge implements AutoCloseable {
+    /** Target features the bridge needs: indirect tables (one ring descriptor per request). */
+    static final long REQUIRED = bit(VirtioRing.F_VERSION_1) | bit(F_PROTOCOL_FEATURES) | bit(VirtioRing.F_INDIRECT_DESC);
+    /** Block features relayed as the target negotiates them (§5.2.3). */
+    static final long RELAYED = bit(VirtioBlk.F_SIZE_MAX) | bit(VirtioBlk.F_SEG_MAX) | bit(VirtioBlk.F_RO)
+            | bit(VirtioBlk.F_BLK_SIZE) | bit(VirtioBlk.F_FLUSH) | bit(VirtioBlk.F_TOPOLOGY) | bit(VirtioBlk.F_DISCARD)
+            | bit(VirtioBlk.F_WRITE_ZEROES);
+    static final long PROTOCOL = bit(PF_MQ) | bit(PF_REPLY_ACK) | bit(PF_CONFIG);
+    /** Bytes of struct virtio_blk_config (§5.2.4) up to write_zeroes_may_unmap and its padding. */
+    static final int CONFIG_BYTES = 60;
+    /** Most elements of one request: header + up to 126 data segments + status (Linux: sg_elems = seg_max + 2). */
+    static final int MAX_ELEMENTS = 128;
+    private static final ValueLayout.OfInt LE_INT = ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+    private static final ValueLayout.OfShort LE_SHORT = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+
+    private final VhostFrontend target;
+    private final List<FrontendQueue> queues;
+    private final MemoryRegion rings;
+    private final VduseDevice vduse;
+    private final Path blockDevice;
+    private boolean closed;
+
+    private VhostUserBridge(VhostFrontend target, List<FrontendQueue> queues, MemoryRegion rings, VduseDevice vduse,
+            Path blockDevice) {
+        this.target = target;
+        this.queues = queues;
+        this.rings = rings;
+        this.vduse = vduse;
+        this.blockDevice = blockDevice;
+    }
+
+    /**
+     * Connects to the target at {@code socket}, checks it, sets up the shared memory and the target queues, then
+     * creates VDUSE device {@code name} (and attaches it to virtio-vdpa when {@code attach}).
+     *
+     * @param bounceSize hugepage bounce buffer bytes (0: the kernel bounce, refused for now)
+     * @throws IllegalArgumentException for bad options, TransportException / IllegalStateException with one line
+     */
+    public static VhostUserBridge start(Path socket, String name, int queues, int queueSize, long bounceSize,
+            boolean attach, PollerSettings pollers) {
+        if (bounceSize == 0) {
+            throw new IllegalArgumentException("--vhost-user-target needs --bounce hugepages[:SIZE] (zero copy through"
+                    + " a shared hugepage bounce buffer); the kernel bounce is not supported by the bridge yet");
+        }
+        if (queues < 1 || queueSize < 2 || Integer.bitCount(queueSize) != 1 || queueSize > 1024) {
+            throw new IllegalArgumentException("--queues must be >= 1 and --queue-size a power of two in [2, 1024]");
+        }
+        VduseControl.checkedName(name);
+        VhostFrontend fe = VhostFrontend.open(() -> VhostUserFrontend.open(socket, PROTOCOL, Duration.ZERO),
+                REQUIRED | RELAYED | bit(VirtioRing.F_EVENT_IDX) | (queues > 1 ? bit(VirtioBlk.F_MQ) : 0), REQUIRED);
+        List<FrontendQueue> targetQueues = new ArrayList<>();
+        HugepageBounceBuffer bounce = null;
+        MemoryRegion ringRegion = null;
+        VduseDevice vduse = null;
+        try {
+            if (!fe.transport().hasConfig()) {
+                throw new IllegalStateException(socket + " exposes no config space (VHOST_USER_PROTOCOL_F_CONFIG):"
+                        + " not a vhost-user-blk target");
+            }
+            if (queues > fe.maxQueues()) {
+                throw new IllegalArgumentException("--queues " + queues + " but the target has " + fe.maxQueues());
+            }
+            byte[] config = fe.config(0, CONFIG_BYTES);
+            long features = fe.features();
+            int segMax = MAX_ELEMENTS - 2;
+            MemorySegment c = MemorySegment.ofArray(config);
+            if ((features & bit(VirtioBlk.F_SEG_MAX)) != 0) {
+                segMax = Math.max(1, Math.min(segMax, c.get(LE_INT, 12)));
+            }
+            c.set(LE_INT, 12, segMax);
+            if ((features & bit(VirtioBlk.F_SIZE_MAX)) != 0 && c.get(LE_INT, 8) == 0) {
+                features &= ~bit(VirtioBlk.F_SIZE_MAX);   // 0 = "no limit" for the target, a limit of 0 for Linux 6.1
+            }
+            c.set(LE_SHORT, 34, (short) queues);
+            c.set(ValueLayout.JAVA_BYTE, 32, (byte) 0);   // writeback field: CONFIG_WCE is not offered
+            bounce = HugepageBounceBuffer.allocate(bounceSize);
+            long ringGpa = bounceSize;   // the bridge's rings right above the bounce region in the target's view
+            ringRegion = MemoryRegion.memfd(queues * ringBytes(queueSize), ringGpa);
+            for (int i = 0; i < queues; i++) {
+                targetQueues.add(new FrontendQueue(fe.newRing(ringRegion, queueSize, MAX_ELEMENTS)));
+            }
+            MemoryRegion bounceRegion = MemoryRegion.of(bounce.fd(), 0, bounce.segment(), 0);
+            fe.start(MemoryTable.of(bounceRegion, ringRegion), targetQueues.toArray(FrontendQueue[]::new));
+            Device device = new Device(features & RELAYED, config, queues, queueSize, targetQueues, bounce.segment(),
+                    segMax + 2);
+            VduseControl control = VduseControl.open();
+            try {
+                vduse = VduseDevice.create(control, name, device, pollers, bounce);   // owns control and bounce
+            } catch (RuntimeException e) {
+                control.close();
+                throw e;
+            }
+            bounce = null;
+            Path dev = null;
+            if (attach) {
+                dev = VdpaBus.attach(name).orElseThrow(() -> new TransportException("device '" + name
+                        + "' was added to the vdpa bus but no block device appeared: is virtio_vdpa loaded?"
+                        + " (modprobe virtio_vdpa)"));
+            }
+            return new VhostUserBridge(fe, targetQueues, ringRegion, vduse, dev);
+        } catch (RuntimeException e) {
+            if (vduse != null) {
+                try {
+                    VdpaBus.detach(name);
+                } catch (RuntimeException suppressed) {
+                    e.addSuppressed(suppressed);
+                }
+                vduse.close();
+            }
+            targetQueues.forEach(FrontendQueue::close);
+            fe.close();
+            if (ringRegion != null) {
+                ringRegion.close();
+            }
+            if (bounce != null) {
+                bounce.close();
+            }
+            throw e;
+        }
+    }
+
+    /** Bytes of the ring region one target queue takes: split ring parts and its indirect tables. */
+    static long ringBytes(int queueSize) {
+        return 3 * 4096L + ((16L * queueSize + 4095) & -4096L) + ((8L * queueSize + 4095) & -4096L)
+                + (long) queueSize * MAX_ELEMENTS * VirtioRing.DESC_SIZE;
+    }
+
+    public String name() {
+        return vduse.name();
+    }
+
+    /** The host block device the kernel made ({@code /dev/vdX}), if attached. */
+    public Optional<Path> blockDevice() {
+        return Optional.ofNullable(blockDevice);
+    }
+
+    /** The hugepage bounce buffer once the kernel uses it (REG_UMEM done at the first transfer). */
+    public Optional<MemorySegment> bounceBuffer() {
+        return vduse.bounceBuffer();
+    }
+
+    public List<QueueStats> stats() {
+        return vduse.stats();
+    }
+
+    /** Destroys the VDUSE device (the pollers drain the target first), then stops and leaves the target. */
+    @Override
+    public synchronized void close() {
+        if (closed) {
+            return;
+        }
+        closed = true;
+        try {
+            VdpaBus.detach(vduse.name());
+        } catch (RuntimeException e) {
+            // not attached, or already gone (vdpa dev del)
+        }
+        vduse.close();
+        try {
+            target.stop();
+        } catch (RuntimeException e) {
+            // a target that went away: nothing left to stop
+        }
+        target.close();
+        queues.forEach(FrontendQueue::close);
+        rings.close();
+    }
+
+    private static long bit(int n) {
+        return 1L << n;
+    }
+
+    /** The VDUSE side: a virtio-blk device with the target's config, each queue relayed to a target queue. */
+    private static final class Device implements VirtioDevice {
+        private final long blockFeatures;
+        private final byte[] config;
+        private final int queues;
+        private final int queueSize;
+        private final List<FrontendQueue> targetQueues;
+        private final MemorySegment bounce;
+        private final int maxElements;
+
+        Device(long blockFeatures, byte[] config, int queues, int queueSize, List<FrontendQueue> targetQueues,
+                MemorySegment bounce, int maxElements) {
+            this.blockFeatures = blockFeatures;
+            this.config = config;
+            this.queues = queues;
+            this.queueSize = queueSize;
+            this.targetQueues = targetQueues;
+            this.bounce = bounce;
+            this.maxElements = maxElements;
+        }
+
+        @Override
+        public int deviceId() {
+            return VirtioBlk.DEVICE_ID;
+        }
+
+        /** §5.2.3: the target's block features, our ring features (split, indirect, event idx) and MQ. */
+        @Override
+        public long deviceFeatures() {
+            return blockFeatures | bit(VirtioBlk.F_VERSION_1) | bit(VirtioBlk.F_ACCESS_PLATFORM)
+                    | bit(VirtioBlk.F_EVENT_IDX) | bit(VirtioBlk.F_INDIRECT_DESC)
+                    | (queues > 1 ? bit(VirtioBlk.F_MQ) : 0);
+        }
+
+        @Override
+        public byte[] configSpace() {
+            return config.clone();
+        }
+
+        @Override
+        public int queueCount() {
+            return queues;
+        }
+
+        @Override
+        public int maxQueueSize() {
+            return queueSize;
+        }
+
+        @Override
+        public QueueHandler openQueue(int index, long negotiatedFeatures, int size) {
+            return new RelayQueueHandler(targetQueues.get(index), size, maxElements, bounce, 0);
+        }
+    }
+}
