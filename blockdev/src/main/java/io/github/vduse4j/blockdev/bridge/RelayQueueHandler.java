@@ -8,6 +8,7 @@ import io.github.vduse4j.ring.DescriptorChain;
 import io.github.vduse4j.ring.Virtqueue;
 import io.github.vduse4j.ring.driver.DriverRing;
 import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 
 /**
  * The heart of the vhost-user bridge: relays one device-side virtqueue (a VDUSE queue, served to the kernel's
@@ -22,12 +23,13 @@ import java.lang.foreign.MemorySegment;
  * byte if it has one, §5.2.6.1) and the queue goes on; a chain the ring cannot walk returns with length 0, as in
  * {@code VirtioBlkQueueHandler}. Completions are taken from the target's call eventfd ({@link #completionFd()}: the
  * poller sleeps on the VDUSE kick and it together). After the target restarted, {@link #resubmitAll()} puts every
- * outstanding request on the emptied target ring again. Runs on its queue's poller thread; no allocation, no
+ * outstanding request on the emptied target ring again; a target that breaks its ring fails what is outstanding. Runs on its queue's poller thread; no allocation, no
  * exceptions, no locks on the hot path.
  */
 public final class RelayQueueHandler implements QueueHandler {
     private final FrontendQueue target;
     private final DriverRing ring;
+    private final MemorySegment bounce;
     private final long bounceBase;
     private final long bounceSize;
     private final long bounceGpa;
@@ -63,6 +65,7 @@ public final class RelayQueueHandler implements QueueHandler {
         if (!ring.indirect() || ring.indirectEntries() < maxElements) {
             throw new IllegalArgumentException("the target ring needs indirect tables of " + maxElements + " entries");
         }
+        this.bounce = bounce;
         this.bounceBase = bounce.address();
         this.bounceSize = bounce.byteSize();
         this.bounceGpa = bounceGpa;
@@ -85,6 +88,9 @@ public final class RelayQueueHandler implements QueueHandler {
             // Consume the call before reaping: a used element the target adds after the reap signals anew.
             target.consumeCall();
             work += reap(queue);
+            if (ring.broken()) {
+                work += failOutstanding(queue);
+            }
         }
         boolean added = false;
         // One target descriptor per chain (an indirect table): pop only while one is free.
@@ -165,6 +171,34 @@ public final class RelayQueueHandler implements QueueHandler {
                 queue.complete(id, ring.usedLength());
                 n++;
             }
+        }
+        return n;
+    }
+
+    /**
+     * The target broke its ring (a used element that cannot be accounted: see DriverRing): nothing outstanding will
+     * come back, so each fails with VIRTIO_BLK_S_IOERR in its status byte (the last byte of its last writable
+     * buffer, in the bounce region) instead of hanging the queue (§5.2.6.1). The ring takes nothing new until the
+     * target is reconnected.
+     */
+    private int failOutstanding(Virtqueue queue) {
+        int n = 0;
+        for (int id = 0; id < outstanding.length; id++) {
+            if (!outstanding[id]) {
+                continue;
+            }
+            outstanding[id] = false;
+            inflight--;
+            stats.ioErrors++;
+            final int last = id * maxElements + savedCount[id] - 1;
+            if (savedWritable[last] && savedLen[last] != 0) {
+                bounce.set(ValueLayout.JAVA_BYTE, savedAddr[last] - bounceGpa + (savedLen[last] & 0xffff_ffffL) - 1,
+                        (byte) VirtioBlk.S_IOERR);
+                queue.complete(id, 1);
+            } else {
+                queue.complete(id, 0);
+            }
+            n++;
         }
         return n;
     }

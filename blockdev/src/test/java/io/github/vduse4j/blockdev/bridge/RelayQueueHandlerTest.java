@@ -2,6 +2,7 @@ package io.github.vduse4j.blockdev.bridge;
 
 import static org.junit.jupiter.api.Assertions.*;
 
+import io.github.vduse4j.bindings.EventFd;
 import io.github.vduse4j.bindings.Poll;
 import io.github.vduse4j.blockdev.backend.MemoryBackend;
 import io.github.vduse4j.blockdev.vhostuser.QemuStorageDaemon;
@@ -260,6 +261,22 @@ class RelayQueueHandlerTest {
             checkWindow(r, DEPTH, 1);
             assertEquals(0, r.target.ring().deviceFaults(), r.target.ring().firstDeviceFault());
             assertEquals(0, r.deviceQueue.inflight());
+
+            // writes posted to a target that then goes away for good and leaves a used index it never wrote
+            t.close();
+            writeWindow(r, 0, 3);
+            r.relay.process(r.deviceQueue, 64);
+            assertEquals(DEPTH, r.relay.inflight());
+            MemorySegment used = r.target.ring().deviceArea();
+            used.set(ValueLayout.JAVA_SHORT_UNALIGNED, VirtioRing.USED_IDX,
+                    (short) (used.get(ValueLayout.JAVA_SHORT_UNALIGNED, VirtioRing.USED_IDX) + DEPTH + 5));
+            EventFd.signal(r.target.callFd());
+            for (long s : r.complete(DEPTH)) {
+                assertEquals(VirtioBlk.S_IOERR, r.status((int) s), "failed, not hung");
+            }
+            assertTrue(r.target.ring().broken());
+            assertEquals(0, r.relay.inflight());
+            t.start();   // for the closing of the try
         }
         if (qsd) {
             // the target's file itself: the second pattern in the first window, the first elsewhere
