@@ -94,6 +94,7 @@ public final class VhostFrontend implements AutoCloseable {
             DriverRing r = queues[i].ring();
             transport.startVring(i, r, r.vringBase(), queues[i].kickFd(), queues[i].callFd());
         }
+        transport.started();
     }
 
     /** Stops every queue; returns where each stopped (GET_VRING_BASE). */

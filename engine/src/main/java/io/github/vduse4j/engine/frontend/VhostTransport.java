@@ -43,6 +43,13 @@ public interface VhostTransport extends AutoCloseable {
      */
     void startVring(int index, DriverRing ring, int base, int kickFd, int callFd);
 
+    /**
+     * Every vring of a {@link VhostFrontend#start} is set up: vhost-vdpa sets DRIVER_OK here (VHOST_VDPA_SET_STATUS);
+     * vhost-user has nothing to do (its rings start at SET_VRING_KICK / ENABLE).
+     */
+    default void started() {
+    }
+
     /** Stops vring {@code index} and returns where it stopped (GET_VRING_BASE). */
     int stopVring(int index);
 
