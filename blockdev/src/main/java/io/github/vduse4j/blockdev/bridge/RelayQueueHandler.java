@@ -47,6 +47,9 @@ public final class RelayQueueHandler implements QueueHandler {
     private final boolean[] writable;
     private final QueueStats stats = new QueueStats();
     private int inflight;
+    /** The poller is inside {@link #process} (Dekker with {@link #pauseRequested}: see {@link #pause()}). */
+    private volatile boolean busy;
+    private volatile boolean pauseRequested;
     /** Chains failed because a buffer lay outside the bounce region. */
     private long outsideBounce;
 
@@ -83,6 +86,35 @@ public final class RelayQueueHandler implements QueueHandler {
 
     @Override
     public int process(Virtqueue queue, int budget) {
+        busy = true;
+        if (pauseRequested) {
+            busy = false;   // the target is being reconnected: leave its ring alone
+            return 0;
+        }
+        try {
+            return relay(queue, budget);
+        } finally {
+            busy = false;
+        }
+    }
+
+    /**
+     * Control thread: stops the relay from touching the target ring; returns once the poller is out of
+     * {@link #process} (volatile busy / pauseRequested: either the poller sees the request, or this sees it busy).
+     */
+    public void pause() {
+        pauseRequested = true;
+        while (busy) {
+            Thread.onSpinWait();
+        }
+    }
+
+    /** Control thread: lets the poller relay again (after {@link #resubmitAll()}). */
+    public void resume() {
+        pauseRequested = false;
+    }
+
+    private int relay(Virtqueue queue, int budget) {
         int work = 0;
         if (inflight > 0) {
             // Consume the call before reaping: a used element the target adds after the reap signals anew.
@@ -205,7 +237,8 @@ public final class RelayQueueHandler implements QueueHandler {
 
     /**
      * After the target restarted (its ring emptied by {@code VhostFrontend.reconnect()}): posts every outstanding
-     * request again, as it was first posted. Call on the poller thread, or while the poller is paused.
+     * request again, as it was first posted. Call on the poller thread, or between {@link #pause()} and
+     * {@link #resume()}.
      */
     public int resubmitAll() {
         int n = 0;

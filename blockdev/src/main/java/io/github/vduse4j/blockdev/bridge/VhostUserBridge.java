@@ -37,9 +37,10 @@ import java.util.Optional;
  * virtblk_probe would take as a limit of 0, drops SIZE_MAX).
  *
  * <p>Everything about the target is checked before a VDUSE device exists; a failure after that destroys the device.
- * Not yet: the kernel bounce ({@code --bounce kernel}: the domain fd only comes with the first IOTLB miss, after the
- * target's memory table is set), and reconnecting a restarted target under a live device (the relay and the frontend
- * core can: see RelayQueueHandlerTest; the pollers would have to pause for it).
+ * A target that hangs up (killed, restarted) is reconnected by a {@link TargetWatch}: the relays pause, the
+ * frontend reconnects (waiting up to 30 s for the target to listen again) and every outstanding request is
+ * resubmitted. Not yet: the kernel bounce ({@code --bounce kernel}: the domain fd only comes with the first IOTLB
+ * miss, after the target's memory table is set).
  */
 public final class VhostUserBridge implements AutoCloseable {
     /** Target features the bridge needs: indirect tables (one ring descriptor per request). */
@@ -53,6 +54,8 @@ public final class VhostUserBridge implements AutoCloseable {
     static final int CONFIG_BYTES = 60;
     /** Most elements of one request: header + up to 126 data segments + status (Linux: sg_elems = seg_max + 2). */
     static final int MAX_ELEMENTS = 128;
+    /** How long a reconnection waits for a restarted target to listen again. */
+    static final Duration RESTART_PATIENCE = Duration.ofSeconds(30);
     private static final ValueLayout.OfInt LE_INT = ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
     private static final ValueLayout.OfShort LE_SHORT = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
 
@@ -61,10 +64,12 @@ public final class VhostUserBridge implements AutoCloseable {
     private final MemoryRegion rings;
     private final VduseDevice vduse;
     private final Path blockDevice;
+    private final TargetWatch watch;
     private boolean closed;
 
     private VhostUserBridge(VhostFrontend target, List<FrontendQueue> queues, MemoryRegion rings, VduseDevice vduse,
-            Path blockDevice) {
+            Path blockDevice, TargetWatch watch) {
+        this.watch = watch;
         this.target = target;
         this.queues = queues;
         this.rings = rings;
@@ -89,7 +94,13 @@ public final class VhostUserBridge implements AutoCloseable {
             throw new IllegalArgumentException("--queues must be >= 1 and --queue-size a power of two in [2, 1024]");
         }
         VduseControl.checkedName(name);
-        VhostFrontend fe = VhostFrontend.open(() -> VhostUserFrontend.open(socket, PROTOCOL, Duration.ZERO),
+        // The first connection fails at once (bad input); a reconnection waits up to 30 s for a restarted target.
+        boolean[] first = {true};
+        VhostFrontend fe = VhostFrontend.open(() -> {
+                    Duration patience = first[0] ? Duration.ZERO : RESTART_PATIENCE;
+                    first[0] = false;
+                    return VhostUserFrontend.open(socket, PROTOCOL, patience);
+                },
                 REQUIRED | RELAYED | bit(VirtioRing.F_EVENT_IDX) | (queues > 1 ? bit(VirtioBlk.F_MQ) : 0), REQUIRED);
         List<FrontendQueue> targetQueues = new ArrayList<>();
         HugepageBounceBuffer bounce = null;
@@ -140,7 +151,8 @@ public final class VhostUserBridge implements AutoCloseable {
                         + "' was added to the vdpa bus but no block device appeared: is virtio_vdpa loaded?"
                         + " (modprobe virtio_vdpa)"));
             }
-            return new VhostUserBridge(fe, targetQueues, ringRegion, vduse, dev);
+            TargetWatch watch = new TargetWatch(fe, device::relays, m -> System.err.println("vduse4j: " + m));
+            return new VhostUserBridge(fe, targetQueues, ringRegion, vduse, dev, watch);
         } catch (RuntimeException e) {
             if (vduse != null) {
                 try {
@@ -186,6 +198,11 @@ public final class VhostUserBridge implements AutoCloseable {
         return vduse.stats();
     }
 
+    /** Times the bridge reconnected to a restarted target. */
+    public int reconnects() {
+        return watch.reconnects();
+    }
+
     /** Destroys the VDUSE device (the pollers drain the target first), then stops and leaves the target. */
     @Override
     public synchronized void close() {
@@ -193,6 +210,7 @@ public final class VhostUserBridge implements AutoCloseable {
             return;
         }
         closed = true;
+        watch.close();
         try {
             VdpaBus.detach(vduse.name());
         } catch (RuntimeException e) {
@@ -222,6 +240,7 @@ public final class VhostUserBridge implements AutoCloseable {
         private final List<FrontendQueue> targetQueues;
         private final MemorySegment bounce;
         private final int maxElements;
+        private final RelayQueueHandler[] relays;
 
         Device(long blockFeatures, byte[] config, int queues, int queueSize, List<FrontendQueue> targetQueues,
                 MemorySegment bounce, int maxElements) {
@@ -232,6 +251,18 @@ public final class VhostUserBridge implements AutoCloseable {
             this.targetQueues = targetQueues;
             this.bounce = bounce;
             this.maxElements = maxElements;
+            this.relays = new RelayQueueHandler[queues];
+        }
+
+        /** The relays serving now (one per started queue). */
+        synchronized List<RelayQueueHandler> relays() {
+            List<RelayQueueHandler> out = new ArrayList<>();
+            for (RelayQueueHandler r : relays) {
+                if (r != null) {
+                    out.add(r);
+                }
+            }
+            return out;
         }
 
         @Override
@@ -263,8 +294,10 @@ public final class VhostUserBridge implements AutoCloseable {
         }
 
         @Override
-        public QueueHandler openQueue(int index, long negotiatedFeatures, int size) {
-            return new RelayQueueHandler(targetQueues.get(index), size, maxElements, bounce, 0);
+        public synchronized QueueHandler openQueue(int index, long negotiatedFeatures, int size) {
+            RelayQueueHandler r = new RelayQueueHandler(targetQueues.get(index), size, maxElements, bounce, 0);
+            relays[index] = r;
+            return r;
         }
     }
 }

@@ -200,6 +200,17 @@ class RelayQueueHandlerTest {
             }
         }
 
+        /** Stops the target now and starts it again {@code millis} later, from another thread. */
+        void restartAfter(int millis) throws Exception {
+            if (qsd) {
+                QemuStorageDaemon.kill(process);
+            } else {
+                server.close();
+            }
+            Thread.sleep(millis);
+            start();
+        }
+
         /** Ours stops after draining; qemu-storage-daemon is killed with whatever it had in flight. */
         void restart() throws Exception {
             if (qsd) {
@@ -285,6 +296,86 @@ class RelayQueueHandlerTest {
                 for (int w = 0; w < BS / 8; w++) {
                     assertEquals(word(block, w, block < DEPTH ? 2 : 1), b.getLong(block * BS + 8 * w),
                             "file block " + block);
+                }
+            }
+        }
+    }
+
+    /**
+     * The relay on a poller thread of its own (as the bridge runs it) while the driver keeps writes in flight; the
+     * target hangs up (qemu-storage-daemon: SIGKILL) and comes back 300 ms later; the {@link TargetWatch} pauses the
+     * relay, reconnects and resubmits: every write completes with OK and the disk holds all of them.
+     */
+    @ParameterizedTest(name = "target={0}")
+    @CsvSource({"ours", "qemu-storage-daemon"})
+    void aTargetWatchRidesOutARestartUnderLoad(String kind) throws Exception {
+        boolean qsd = kind.equals("qemu-storage-daemon");
+        Assumptions.assumeTrue(!qsd || QemuStorageDaemon.installed(), "qemu-storage-daemon is not installed");
+        try (Target t = new Target(qsd); Rig r = new Rig(t.sock, false)) {
+            java.util.concurrent.atomic.AtomicBoolean stop = new java.util.concurrent.atomic.AtomicBoolean();
+            Thread poller = Thread.ofPlatform().name("relay-poller").start(() -> {
+                Poll wait = new Poll(1);
+                wait.add(r.target.callFd(), Poll.POLLIN);
+                while (!stop.get()) {
+                    if (r.relay.process(r.deviceQueue, 64) > 0) {
+                        r.deviceQueue.publish();
+                    } else if (r.relay.inflight() > 0) {
+                        wait.poll(10);
+                    } else {
+                        Thread.onSpinWait();
+                    }
+                }
+            });
+            try (TargetWatch watch = new TargetWatch(r.fe, () -> java.util.List.of(r.relay), m -> { })) {
+                int inFlight = 0;
+                int done = 0;
+                long next = 0;
+                boolean restarted = false;
+                long deadline = System.nanoTime() + 40_000_000_000L;
+                while (done < 4 * BLOCKS) {
+                    assertTrue(System.nanoTime() < deadline, done + " writes completed, " + watch.failure());
+                    while (inFlight < DEPTH && next < 4 * BLOCKS) {
+                        int slot = (int) (next % DEPTH);
+                        long block = next % BLOCKS;
+                        for (int w = 0; w < BS / 8; w++) {
+                            r.bounce.segment().set(LE_LONG, r.data(slot) + 8L * w, word(block, w, 1 + (int) (next / BLOCKS)));
+                        }
+                        r.submit(slot, VirtioBlk.T_OUT, block, DriverMemory.DATA_BASE + r.data(slot));
+                        inFlight++;
+                        next++;
+                        if (inFlight == DEPTH) {
+                            break;
+                        }
+                    }
+                    if (!restarted && next >= 2 * BLOCKS) {
+                        restarted = true;
+                        t.restartAfter(300);
+                    }
+                    // a window at a time: slot k is block next - DEPTH + k
+                    while (inFlight > 0) {
+                        assertTrue(System.nanoTime() < deadline, done + " writes completed, " + watch.failure());
+                        while (r.driver.reap(r.used)) {
+                            assertEquals(VirtioBlk.S_OK, r.status((int) r.used.token), "write " + (done + 1));
+                            inFlight--;
+                            done++;
+                        }
+                        Thread.onSpinWait();
+                    }
+                }
+                assertEquals(1, watch.reconnects(), "one reconnection");
+            } finally {
+                stop.set(true);
+                poller.join(10_000);
+            }
+            // the last pass (pattern 4) is what every block holds
+            checkWindow(r, 0, 4);
+            checkWindow(r, BLOCKS - DEPTH, 4);
+        }
+        if (qsd) {
+            ByteBuffer b = ByteBuffer.wrap(Files.readAllBytes(dir.resolve("t.img"))).order(ByteOrder.LITTLE_ENDIAN);
+            for (int block = 0; block < BLOCKS; block++) {
+                for (int w = 0; w < BS / 8; w++) {
+                    assertEquals(word(block, w, 4), b.getLong(block * BS + 8 * w), "file block " + block);
                 }
             }
         }
