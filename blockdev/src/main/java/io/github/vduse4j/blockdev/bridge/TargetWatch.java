@@ -50,16 +50,19 @@ public final class TargetWatch implements AutoCloseable {
     private void run() {
         Poll poll = new Poll(2);
         while (!closing) {
-            int socket = ((VhostUserFrontend) target.transport()).socket();
-            poll.clear();
-            poll.add(socket, Poll.POLLRDHUP);
-            poll.add(wakeFd, Poll.POLLIN);
-            poll.poll(-1);
-            if (closing) {
-                return;
-            }
-            if ((poll.revents(0) & (Poll.POLLRDHUP | Poll.POLLHUP | Poll.POLLERR | Poll.POLLNVAL)) == 0) {
-                continue;
+            VhostUserFrontend transport = (VhostUserFrontend) target.transport();
+            if (!transport.closed()) {   // closed: the last reconnection failed, try again at once
+                poll.clear();
+                poll.add(transport.socket(), Poll.POLLRDHUP);
+                poll.add(wakeFd, Poll.POLLIN);
+                poll.poll(-1);
+                if (closing) {
+                    return;
+                }
+                if ((poll.revents(0) & (Poll.POLLRDHUP | Poll.POLLHUP | Poll.POLLERR | Poll.POLLNVAL)) == 0) {
+                    sleepQuietly();   // readable without a hang-up: nothing is expected; do not spin on it
+                    continue;
+                }
             }
             log.accept("the vhost-user target hung up; reconnecting");
             List<RelayQueueHandler> serving = relays.get();

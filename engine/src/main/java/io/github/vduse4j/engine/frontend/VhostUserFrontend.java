@@ -42,6 +42,7 @@ public final class VhostUserFrontend implements VhostTransport {
     private long protocolFeatures;
     private long features;
     private boolean replyAck;
+    private boolean closed;
 
     private VhostUserFrontend(int socket) {
         this.socket = socket;
@@ -333,12 +334,21 @@ public final class VhostUserFrontend implements VhostTransport {
 
     @Override
     public void close() {
+        if (closed) {
+            return;   // never close the fd number twice: it may belong to something else by now
+        }
+        closed = true;
         msg.closeUntakenFds();
         try {
             io.github.vduse4j.bindings.FileIo.close(socket);
         } catch (RuntimeException ignored) {
             // already closed
         }
+    }
+
+    /** True once {@link #close()} ran. */
+    public boolean closed() {
+        return closed;
     }
 
     private static long bit(int n) {
