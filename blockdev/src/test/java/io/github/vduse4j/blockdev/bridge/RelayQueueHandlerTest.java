@@ -320,7 +320,7 @@ class RelayQueueHandlerTest {
                     if (r.relay.process(r.deviceQueue, 64) > 0) {
                         r.deviceQueue.publish();
                     } else if (r.relay.inflight() > 0) {
-                        wait.poll(10);
+                        wait.poll(-1);   // as QueuePoller: sleep until the target calls
                     } else {
                         Thread.onSpinWait();
                     }
