@@ -7,7 +7,11 @@
 #   3. an OSD killed with SIGKILL in the middle of a verify bench and restarted: I/O stalls, resumes, verify clean,
 #      the export survives;
 #   4. `rbd export` of the images: every 4 KiB block is either untouched (zeros) or holds exactly the bench's pattern;
-#   5. a read-only snapshot export (POOL/IMAGE@SNAP) reads back the same pattern; writes to it fail.
+#   5. a read-only snapshot export (POOL/IMAGE@SNAP) reads; the device is read-only; the snapshot holds the pattern;
+#   6. one queue (its poller reaps librbd's completions itself): bench --verify;
+#   7. a QEMU TCG guest with vhost-user-blk-pci on an --rbd export runs scripts/e2e/vhost-user-guest (fio verify,
+#      writethrough switch, checksum); `rbd export` of the image holds the guest's checksum (E2E_RBD_GUEST=0 skips;
+#      the boot takes the shared guest lock /tmp/vduse4j-guest.lock).
 # Environment: E2E_JAR, E2E_KEEP=1 (keep target/e2e-rbd.* with the logs and the cluster's), E2E_RBD_RUNTIME (s per bench).
 set -uo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -165,6 +169,36 @@ if start_export snap rbd/packed@s1 --readonly; then
         fail "snapshot took writes: $out"
     stop_export snap
     check_image packed@s1
+fi
+
+# ---- 6. one queue: the poller reaps ----
+rbd create --size $size rbd/one >/dev/null 2>&1
+if start_export one rbd/one --queues 1; then
+    bench "1 queue randrw bs=4k" --rw randrw --bs 4k --iodepth 16 --queues 1 --runtime "$runtime"
+    stop_export one
+    check_image one
+fi
+
+# ---- 7. a QEMU guest's vhost-user-blk-pci with fio verify ----
+if [ "${E2E_RBD_GUEST:-1}" != 0 ]; then
+    rbd create --size 64M rbd/guest >/dev/null 2>&1
+    if start_export guest rbd/guest --queues 1 --queue-size 256 --serial e2e-vu; then
+        log=$data/console-guest.log
+        flock /tmp/vduse4j-guest.lock "$root/scripts/vm/run" --cpus 2 --mem 2048 --timeout "${E2E_TIMEOUT:-900}" \
+            --data "$data" --vhost-user-socket "$sock" --num-queues 1 --qemu-args "-global vhost-user-blk.queue-size=256" -- \
+            /bin/bash -c "$(cat "$root/scripts/e2e/vhost-user-guest")" vhost-user-guest plain </dev/null >"$log" 2>&1
+        rc=$?
+        grep -E '^E2E-(PASS|FAIL)' "$log" | sed 's/^E2E-\(PASS\|FAIL\) /E2E-\1 guest /'
+        passed=$((passed + $(grep -c '^E2E-PASS' "$log"))); fails=$((fails + $(grep -c '^E2E-FAIL' "$log")))
+        grep -q '^E2E-GUEST-DONE' "$log" && [ $rc -eq 0 ] || fail "guest: exit $rc, script did not finish (see $log)"
+        stop_export guest
+        if [ -f "$data/guest-plain.sha256" ] && rbd export rbd/guest "$data/guest.img" >/dev/null 2>&1 &&
+            [ "$(head -c 8M "$data/guest.img" | sha256sum | cut -d' ' -f1)" = "$(cat "$data/guest-plain.sha256")" ]; then
+            pass "rbd export of the guest's image holds what the guest wrote"
+        else
+            fail "rbd export of the guest's image differs from the guest's checksum"
+        fi
+    fi
 fi
 
 echo "rbd: $passed passed, $fails failed ($((SECONDS - t0)) s)"
