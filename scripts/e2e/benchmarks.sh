@@ -4,6 +4,7 @@
 #   scripts/bench/vduse-null-vs-qsd   (VDUSE guest: vduse4j vs qemu-storage-daemon, poll modes, hugepages, 2 queues)
 #   scripts/bench/vduse-file-vs-qsd   (VDUSE guest: file export, pread / io_uring / O_DIRECT vs qemu-storage-daemon)
 #   scripts/bench/vhost-user-vs-qsd   (host: vduse4j bench against both vhost-user-blk back-ends)
+#   scripts/bench/rbd-vs-qsd          (host: export --rbd vs qemu-storage-daemon driver=rbd, CPU per request)
 set -uo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 rc=0
@@ -25,5 +26,6 @@ bench() { # bench NAME COMMAND...
 bench vduse-null-vs-qsd env BENCH_RUNTIME=2 "$root/scripts/bench/vduse-null-vs-qsd"
 bench vduse-file-vs-qsd env BENCH_RUNTIME=2 "$root/scripts/bench/vduse-file-vs-qsd"
 bench vhost-user-vs-qsd env BENCH_RUNTIME=2 BENCH_ROUNDS=1 "$root/scripts/bench/vhost-user-vs-qsd"
+bench rbd-vs-qsd env BENCH_RUNTIME=2 BENCH_ROUNDS=1 "$root/scripts/bench/rbd-vs-qsd"
 [ $rc -eq 0 ] && echo "benchmarks: PASS" || echo "benchmarks: FAIL"
 exit $rc

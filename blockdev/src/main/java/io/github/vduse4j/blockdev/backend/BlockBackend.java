@@ -4,8 +4,13 @@ package io.github.vduse4j.blockdev.backend;
  * Storage behind an exported block device. Implementations: {@link NullBackend}, {@link MemoryBackend},
  * {@link FileBackend}; storage stacks plug in their own.
  *
- * <p>A backend is shared by all queues of a device; each queue's poller thread gets its own
- * {@link BackendQueue} from {@link #openQueue(int)} and is the only thread that uses it.
+ * <p>Threading contract. A backend is shared by all queues of a device; each queue's poller thread gets its own
+ * {@link BackendQueue} from {@link #openQueue(int)} and is the only thread that calls it. Requests may be completed
+ * from any thread ({@link BlockRequest#complete(int)}): on the poller (inside {@code submit} or {@code poll}) they
+ * finish at once; from a thread of the backend's own (an executor, a network client's event loop) they travel to the
+ * poller through a bounded lock-free queue and wake it through its completion eventfd, so only the poller ever writes
+ * the ring. {@link #capacity()}, {@link #refreshCapacity()}, {@link #flush()} and {@link #close()} are called from
+ * control threads; {@code close()} only after every queue is closed.
  */
 public interface BlockBackend extends AutoCloseable {
 
@@ -43,6 +48,14 @@ public interface BlockBackend extends AutoCloseable {
      */
     default void flush() {
         throw new UnsupportedOperationException(describe() + " cannot flush");
+    }
+
+    /**
+     * The smallest discard, in bytes, the storage really deallocates (a power of two); the device advertises it as
+     * {@code discard_sector_alignment} when it exceeds the block size. 0: the block size.
+     */
+    default int discardGranularity() {
+        return 0;
     }
 
     /** Opens the per-queue submission context used by one poller thread. */

@@ -12,6 +12,13 @@ import java.lang.foreign.MemorySegment;
  * <p>The buffer and range lists are valid only during {@link BackendQueue#submit}: they are shared by all
  * requests of a queue (so no request carries per-buffer arrays). A backend that completes later captures
  * what it needs at submit time (an io_uring backend writes them into its SQEs/iovecs anyway).
+ *
+ * <p>Threads: the request is the backend's from {@code submit} until {@link #complete(int)}, which may be called on
+ * any thread, exactly once. Until then the backend may read and write the captured guest buffers from any thread;
+ * after it, nothing: the slot is reused for the next request as soon as the poller has written its status. A
+ * completion on a thread other than the poller's is handed over through a bounded lock-free queue (its memory
+ * effects, e.g. data read into the buffers, happen-before the poller's status write), so the driver never sees a
+ * status before the data.
  */
 public final class BlockRequest {
     public static final int READ = 0;
@@ -127,7 +134,11 @@ public final class BlockRequest {
         return status;
     }
 
-    /** Finishes the request with a {@code STATUS_*} value. Call exactly once, on the poller thread. */
+    /**
+     * Finishes the request with a {@code STATUS_*} value. Call exactly once, from any thread (see the class comment);
+     * on a thread other than the queue's poller it costs a lock-free enqueue and at most one eventfd write per poller
+     * pass, and never blocks.
+     */
     public void complete(int status) {
         this.status = status;
         sink.completed(this);

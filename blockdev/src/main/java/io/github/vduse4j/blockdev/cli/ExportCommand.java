@@ -6,6 +6,7 @@ import io.github.vduse4j.blockdev.backend.BlockBackend;
 import io.github.vduse4j.blockdev.backend.IoUringFileBackend;
 import io.github.vduse4j.blockdev.backend.MemoryBackend;
 import io.github.vduse4j.blockdev.backend.NullBackend;
+import io.github.vduse4j.blockdev.backend.RbdBackend;
 import io.github.vduse4j.engine.PollMode;
 import io.github.vduse4j.engine.PollerSettings;
 import io.github.vduse4j.engine.QueueStats;
@@ -26,7 +27,7 @@ import picocli.CommandLine.Option;
  * VM's {@code vhost-user-blk-pci} or {@code vduse4j bench}) and prints PATH.
  */
 @Command(name = "export", mixinStandardHelpOptions = true, sortOptions = false,
-        description = "Export a file, a RAM disk or a null device as a virtio-blk device over VDUSE or vhost-user.")
+        description = "Export a file, a Ceph RBD image, a RAM disk or a null device as a virtio-blk device over VDUSE or vhost-user.")
 final class ExportCommand implements Callable<Integer> {
 
     static final class Source {
@@ -45,7 +46,22 @@ final class ExportCommand implements Callable<Integer> {
                 description = "bridge an existing vhost-user-blk target (qemu-storage-daemon, SPDK) listening on SOCKET,"
                         + " zero copy through a shared hugepage bounce buffer (needs --bounce hugepages[:SIZE])")
         Path vhostUserTarget;
+
+        @Option(names = "--rbd", paramLabel = "POOL/IMAGE[@SNAP]",
+                description = "a Ceph RBD image through librbd (a snapshot needs --readonly)")
+        String rbd;
     }
+
+    @Option(names = "--ceph-conf", paramLabel = "PATH",
+            description = "--rbd: ceph.conf (default: $CEPH_CONF, then /etc/ceph/ceph.conf)")
+    Path cephConf;
+
+    @Option(names = "--ceph-id", paramLabel = "NAME", description = "--rbd: client name without 'client.' (default: admin)")
+    String cephId;
+
+    @Option(names = "--ceph-timeout", paramLabel = "SECONDS", defaultValue = "10",
+            description = "--rbd: bound of the cluster connect and monitor operations (default: ${DEFAULT-VALUE})")
+    int cephTimeout;
 
     @ArgGroup(exclusive = true, multiplicity = "1")
     Source source;
@@ -253,6 +269,19 @@ final class ExportCommand implements Callable<Integer> {
         if (queueSize < 4 || queueSize > 32768 || Integer.bitCount(queueSize) != 1) {
             throw new CommandLine.ParameterException(cl, "--queue-size must be a power of two in 4..32768, got " + queueSize);
         }
+        if ((cephConf != null || cephId != null) && source.rbd == null) {
+            throw new CommandLine.ParameterException(cl, "--ceph-conf and --ceph-id are for --rbd");
+        }
+        if (cephTimeout < 1 || cephTimeout > 3600) {
+            throw new CommandLine.ParameterException(cl, "--ceph-timeout must be 1..3600 seconds, got " + cephTimeout);
+        }
+        if (source.rbd != null) {
+            try {
+                RbdBackend.Spec.parse(source.rbd);
+            } catch (IllegalArgumentException e) {
+                throw new CommandLine.ParameterException(cl, e.getMessage());
+            }
+        }
         Long size = source.nullSize != null ? source.nullSize : source.memorySize;
         if (size != null && size % blockSize != 0) {
             throw new CommandLine.ParameterException(cl, "size " + size + " is not a multiple of the block size "
@@ -267,6 +296,9 @@ final class ExportCommand implements Callable<Integer> {
         if (source.memorySize != null) {
             return new MemoryBackend(source.memorySize, readOnly);
         }
+        if (source.rbd != null) {
+            return openRbd();
+        }
         BlockBackend f = IoUringFileBackend.openFile(source.file, readOnly, ioEngine, direct, queueSize);
         if (f.capacity() == 0 || f.capacity() % blockSize != 0) {
             f.close();
@@ -275,5 +307,26 @@ final class ExportCommand implements Callable<Integer> {
                     + ": resize it (truncate -s) or pick --block-size 512");
         }
         return f;
+    }
+
+    /**
+     * Connects from this (the CLI's main, unpinned) thread: librados' threads inherit its CPU mask. Zero-copy writes
+     * only over VDUSE (bounce pages the driver does not touch while a request is in flight).
+     */
+    private BlockBackend openRbd() {
+        CommandLine cl = spec.commandLine();
+        RbdBackend.Spec rbd = RbdBackend.Spec.parse(source.rbd);
+        RbdBackend b;
+        try {
+            b = RbdBackend.open(rbd, cephConf, cephId, readOnly, "vduse".equals(transport), queues, cephTimeout);
+        } catch (IllegalArgumentException e) {
+            throw new CommandLine.ParameterException(cl, e.getMessage());
+        }
+        if (b.capacity() == 0 || b.capacity() % blockSize != 0) {
+            b.close();
+            throw new CommandLine.ParameterException(cl, "size of " + rbd + " (" + b.capacity()
+                    + " bytes) is not a positive multiple of the block size " + blockSize + ": rbd resize it");
+        }
+        return b;
     }
 }

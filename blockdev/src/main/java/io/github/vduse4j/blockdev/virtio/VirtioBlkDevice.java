@@ -175,7 +175,9 @@ public final class VirtioBlkDevice implements VirtioDevice {
             virtio_blk_config.num_queues(c, (short) settings.queues());
             virtio_blk_config.max_discard_sectors(c, VirtioBlkSettings.MAX_RANGE_SECTORS);
             virtio_blk_config.max_discard_seg(c, VirtioBlkSettings.MAX_RANGES);
-            virtio_blk_config.discard_sector_alignment(c, sectorsPerBlock);
+            // §5.2.4: discard_sector_alignment in 512-byte sectors; the backend's real granularity if coarser.
+            int discardSectors = Math.max(sectorsPerBlock, backend.discardGranularity() / VirtioBlk.SECTOR_SIZE);
+            virtio_blk_config.discard_sector_alignment(c, discardSectors);
             virtio_blk_config.max_write_zeroes_sectors(c, VirtioBlkSettings.MAX_RANGE_SECTORS);
             virtio_blk_config.max_write_zeroes_seg(c, VirtioBlkSettings.MAX_RANGES);
             virtio_blk_config.write_zeroes_may_unmap(c, (byte) 1);

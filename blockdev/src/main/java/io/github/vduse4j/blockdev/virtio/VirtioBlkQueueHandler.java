@@ -2,6 +2,7 @@ package io.github.vduse4j.blockdev.virtio;
 
 import io.github.vduse4j.blockdev.backend.BackendQueue;
 import io.github.vduse4j.blockdev.backend.BlockRequest;
+import io.github.vduse4j.engine.CompletionHandoff;
 import io.github.vduse4j.engine.QueueHandler;
 import io.github.vduse4j.engine.QueueStats;
 import io.github.vduse4j.ring.DescriptorChain;
@@ -26,6 +27,10 @@ import java.nio.charset.StandardCharsets;
  * the backend's call (so the backend is never re-entered), with a request of its own ({@link #flushCarriers}): one
  * flush covers every write that completed before it was issued, so the writes of one batch share one
  * {@code fdatasync} (or one io_uring FSYNC). A failed flush fails all of them with IOERR.
+ *
+ * <p>Completion from any thread: {@link #completed} on a thread other than the poller only hands the request to
+ * {@link #handoff} (bounded MPSC, no allocation); the poller takes it from there at the start of its next pass, so
+ * only the poller ever writes status bytes and used elements.
  */
 final class VirtioBlkQueueHandler implements QueueHandler, BlockRequest.CompletionSink {
     private static final ValueLayout.OfInt LE_INT = ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
@@ -68,6 +73,11 @@ final class VirtioBlkQueueHandler implements QueueHandler, BlockRequest.Completi
     private final int[] freeCarriers;
     private int freeCarrierCount;
 
+    /** Requests completed on other threads, on their way to the poller. */
+    private final CompletionHandoff<BlockRequest> handoff;
+    /** The thread running {@link #process} (written there; other threads only compare against it). */
+    private Thread poller;
+
     VirtioBlkQueueHandler(VirtioBlkDevice device, BackendQueue backend, long features, int queueSize) {
         this.device = device;
         this.backend = backend;
@@ -108,11 +118,13 @@ final class VirtioBlkQueueHandler implements QueueHandler, BlockRequest.Completi
             freeCarriers[i] = carriers - 1 - i;
         }
         this.freeCarrierCount = carriers;
+        this.handoff = new CompletionHandoff<>(queueSize + carriers, backend.completionFd());
     }
 
     @Override
     public int process(Virtqueue queue, int budget) {
-        int work = backend.poll();
+        poller = Thread.currentThread();
+        int work = backend.poll() + takeHandedOver();
         issueWriteThroughFlush(); // for writes an asynchronous backend just completed
         while (work < budget && freeCount > 0) {
             int r = queue.pop(chain);
@@ -368,8 +380,30 @@ final class VirtioBlkQueueHandler implements QueueHandler, BlockRequest.Completi
         }
     }
 
+    /** Finishes the requests other threads completed since the last pass; returns how many. */
+    private int takeHandedOver() {
+        if (!handoff.beginDrain()) {
+            return 0;
+        }
+        int n = 0;
+        BlockRequest r;
+        while ((r = handoff.poll()) != null) {
+            finished(r);
+            n++;
+        }
+        return n;
+    }
+
     @Override
     public void completed(BlockRequest request) {
+        if (Thread.currentThread() != poller) {
+            handoff.offer(request); // a backend thread: the poller finishes it
+            return;
+        }
+        finished(request);
+    }
+
+    private void finished(BlockRequest request) {
         int slot = request.slot();
         if (slot >= requests.length) {
             finishFlushGroup(slot - requests.length, request.status());
@@ -422,7 +456,9 @@ final class VirtioBlkQueueHandler implements QueueHandler, BlockRequest.Completi
 
     @Override
     public int completionFd() {
-        return backend.completionFd();
+        int fd = backend.completionFd();
+        // A backend without an fd of its own that has completed on other threads: sleep on the handoff's eventfd.
+        return fd >= 0 ? fd : handoff.used() ? handoff.fd() : -1;
     }
 
     @Override
@@ -433,5 +469,6 @@ final class VirtioBlkQueueHandler implements QueueHandler, BlockRequest.Completi
     @Override
     public void close() {
         backend.close();
+        handoff.close();
     }
 }
