@@ -34,9 +34,11 @@ public final class ChainError {
     /** An indirect table that is mapped but not contiguous in one mapping (unsupported, reported as such). */
     public static final int INDIRECT_TABLE_NOT_CONTIGUOUS = 12;
     // ---- queue-level (pop returns NEEDS_RESET) ----
-    /** Split: avail idx moved more than queue size past the last seen entry (§2.7.6: idx only increases by added entries). */
+    /** Split: avail idx moved more than queue size past the last seen entry (§2.7.6: idx only increases by added entries),
+     *  or a chain is made available while queue size chains are already in flight (a head offered twice). */
     public static final int AVAIL_INDEX_JUMP = 13;
-    /** Restored indexes are inconsistent: used index more than queue size behind avail, or out of range. */
+    /** Restored indexes are inconsistent: used index more than queue size behind avail, or out of range; packed: a
+     *  list made available in ring slots that lists still in flight occupy (more than size descriptors in flight). */
     public static final int USED_INDEX_JUMP = 14;
     /** Packed: a descriptor in a chain after the first is not marked available for this lap (§2.8.6 note). */
     public static final int INCONSISTENT_FLAGS = 15;

@@ -129,6 +129,10 @@ public final class PackedVirtqueue implements Virtqueue {
         // §2.8.21.1: the driver hands out free buffer ids; one still in flight means we can no longer account the
         // used ring (how many descriptors to skip per id).
         if (inflightDescriptors[id] != 0) return breakQueue(chain, DUPLICATE_ID);
+        // §2.8.1/§2.8.21.1: ring slots of lists in flight stay the device's until it writes them back as used, so
+        // the lists in flight never hold more than size descriptors; more means the driver overwrote slots the
+        // device still owns (the used writes would land on descriptors not yet read).
+        if (inflightDescriptorTotal + count > size) return breakQueue(chain, USED_INDEX_JUMP);
         lastAvail = slot;
         availWrap = wrap;
         return accept(chain, id, count, error);

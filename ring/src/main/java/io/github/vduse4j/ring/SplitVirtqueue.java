@@ -96,6 +96,9 @@ public final class SplitVirtqueue implements Virtqueue {
         final int head = (short) U16_ALIGNED.get(avail, AVAIL_RING + 2L * (last & mask)) & 0xFFFF;
         // §2.7.6: ring entries are descriptor indexes; with no valid head there is no chain to hand back.
         if (head >= size) return breakQueue(chain, BAD_INDEX);
+        // §2.7.13.1/§2.7.14: the driver reuses a head only after the device used it, so no more than queue size
+        // chains can be in flight; another one means a head made available twice (QEMU: "Virtqueue size exceeded").
+        if (inflight >= size) return breakQueue(chain, AVAIL_INDEX_JUMP);
         lastAvail = (last + 1) & 0xFFFF;
         return take(chain, head);
     }

@@ -42,6 +42,7 @@ public final class BlockRequest {
     private final Scratch scratch;
 
     private int status;
+    private boolean failTransfer;
 
     /** Receives finished requests; called on the queue's poller thread. */
     public interface CompletionSink {
@@ -140,8 +141,31 @@ public final class BlockRequest {
      * pass, and never blocks.
      */
     public void complete(int status) {
+        if (failTransfer) {   // a short transfer (FaultInjectingBackend): never reported as success
+            failTransfer = false;
+            if (status == STATUS_OK) status = STATUS_IOERR;
+        }
         this.status = status;
         sink.completed(this);
+    }
+
+    /** Test tool ({@link FaultInjectingBackend}): keeps only the first {@code bytes} of the data buffers. */
+    void truncate(long bytes) {
+        Scratch s = scratch;
+        long left = bytes;
+        int n = 0;
+        while (n < s.bufferCount && left > 0) {
+            if (s.lengths[n] > left) s.lengths[n] = (int) left;
+            left -= s.lengths[n];
+            n++;
+        }
+        s.bufferCount = n;
+        length = bytes - left;
+    }
+
+    /** Test tool ({@link FaultInjectingBackend}): the next {@link #complete} reports an I/O error even if it was OK. */
+    void failAfterTransfer() {
+        failTransfer = true;
     }
 
     // ---- filled by the virtio-blk front end ----
@@ -152,6 +176,7 @@ public final class BlockRequest {
         this.offset = offset;
         this.length = 0;
         this.status = -1;
+        this.failTransfer = false;
         scratch.bufferCount = 0;
         scratch.rangeCount = 0;
     }

@@ -3,6 +3,7 @@ package io.github.vduse4j.blockdev.cli;
 import io.github.vduse4j.blockdev.BlockExport;
 import io.github.vduse4j.blockdev.bridge.VhostUserBridge;
 import io.github.vduse4j.blockdev.backend.BlockBackend;
+import io.github.vduse4j.blockdev.backend.FaultInjectingBackend;
 import io.github.vduse4j.blockdev.backend.IoUringFileBackend;
 import io.github.vduse4j.blockdev.backend.MemoryBackend;
 import io.github.vduse4j.blockdev.backend.NullBackend;
@@ -122,16 +123,31 @@ final class ExportCommand implements Callable<Integer> {
     @Option(names = "--direct", description = "--file: open with O_DIRECT, bypassing the page cache (needs io_uring)")
     boolean direct;
 
+    @Option(names = "--inject-faults", paramLabel = "SPEC",
+            description = "TEST TOOL: inject backend failures, e.g. eio:read+write:range=1M-2M,delay:write:time=35s:count=1"
+                    + " (kinds eio|short|delay; ops read|write|flush|discard|all; keys rate=P range=A-B count=N"
+                    + " time=DUR[-DUR]; see docs/reliability.md)")
+    String injectFaults;
+
+    @Option(names = "--fault-seed", defaultValue = "1", paramLabel = "N",
+            description = "seed of --inject-faults rate= decisions (default: ${DEFAULT-VALUE})")
+    long faultSeed;
+
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;
 
     @Override
     public Integer call() throws InterruptedException {
         validate();
+        List<FaultInjectingBackend.Rule> faults = faultRules();
         if (source.vhostUserTarget != null) {
             return bridge();
         }
         BlockBackend backend = openBackend();
+        FaultInjectingBackend faulty = null;
+        if (faults != null) {
+            backend = faulty = new FaultInjectingBackend(backend, faults, faultSeed);
+        }
         boolean vhostUser = "vhost-user".equals(transport);
         BlockExport export = BlockExport.builder()
                 .backend(backend).name(name).queues(queues).queueSize(queueSize).blockSize(blockSize)
@@ -160,6 +176,7 @@ final class ExportCommand implements Callable<Integer> {
         }
         export.close();
         Runtime.getRuntime().removeShutdownHook(hook);
+        if (faulty != null) System.err.println("vduse4j: " + faulty.summary());
         System.err.println("vduse4j: " + label + " removed");
         return 0;
     }
@@ -219,6 +236,16 @@ final class ExportCommand implements Callable<Integer> {
     PollerSettings pollerSettings() {
         return new PollerSettings(PollMode.valueOf(poll.toUpperCase(Locale.ROOT)), maxSpinMicros * 1000,
                 cpus == null ? null : cpus.cpus());
+    }
+
+    /** The --inject-faults rules, null without the option; a bad SPEC is a parameter error. */
+    private List<FaultInjectingBackend.Rule> faultRules() {
+        if (injectFaults == null) return null;
+        try {
+            return FaultInjectingBackend.parse(injectFaults);
+        } catch (IllegalArgumentException e) {
+            throw new CommandLine.ParameterException(spec.commandLine(), "--inject-faults: " + e.getMessage());
+        }
     }
 
     /** Checks every number before anything is created. */

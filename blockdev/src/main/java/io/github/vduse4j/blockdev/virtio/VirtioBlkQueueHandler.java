@@ -339,9 +339,17 @@ final class VirtioBlkQueueHandler implements QueueHandler, BlockRequest.Completi
                 req.complete(VirtioBlk.S_IOERR);
                 return;
             }
-            req.addRange(sector * SECTOR, sectors * SECTOR, (flags & VirtioBlk.WRITE_ZEROES_FLAG_UNMAP) != 0);
+            // An empty range asks for nothing: backends get only ranges of at least one sector (fallocate and
+            // BLKDISCARD reject length 0 with EINVAL, which would fail a harmless request).
+            if (sectors != 0) {
+                req.addRange(sector * SECTOR, sectors * SECTOR, (flags & VirtioBlk.WRITE_ZEROES_FLAG_UNMAP) != 0);
+            }
         }
-        backend.submit(req);
+        if (req.rangeCount() == 0) {
+            req.complete(VirtioBlk.S_OK);
+        } else {
+            backend.submit(req);
+        }
     }
 
     private int lastWritableBuffer() {

@@ -48,6 +48,14 @@ class ExportCommandErrorsTest {
         CliRun.assertOneLine(CliRun.run("export", "--null", "1G", "--queues", "two"), 2, "two");
     }
 
+    @Test
+    void badFaultSpec() {
+        CliRun.assertOneLine(CliRun.run("export", "--null", "1G", "--inject-faults", "eio:sideways"), 2,
+                "--inject-faults: unknown op 'sideways'");
+        CliRun.assertOneLine(CliRun.run("export", "--null", "1G", "--inject-faults", "delay:read"), 2,
+                "--inject-faults: delay rule 'delay:read' needs time=DUR");
+    }
+
     /** picocli must hand the whole list to the converter (an int[] option would be split into elements). */
     @Test
     void aValidCpuListReachesThePollerSettings() {

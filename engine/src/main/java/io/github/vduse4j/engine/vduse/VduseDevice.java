@@ -100,7 +100,15 @@ public final class VduseDevice implements AutoCloseable {
         this.iotlb = new IotlbMapCache(iotlbSource, MAX_IOTLB_ENTRIES);
         this.pollers = new QueuePoller[device.queueCount()];
         this.saved = new QueueState[device.queueCount()];
-        this.loop = new VduseRequestLoop(this, fd);
+        this.loop = new VduseRequestLoop(new VduseRequestLoop.Device() {
+            @Override public String name() { return VduseDevice.this.name(); }
+            @Override public long negotiatedFeatures() { return VduseDevice.this.negotiatedFeatures(); }
+            @Override public boolean onSetStatus(int status) { return VduseDevice.this.onSetStatus(status); }
+            @Override public QueueState onGetVqState(int index) { return VduseDevice.this.onGetVqState(index); }
+            @Override public boolean onUpdateIotlb(long start, long last) {
+                return VduseDevice.this.onUpdateIotlb(start, last);
+            }
+        }, fd);
     }
 
     /**

@@ -22,13 +22,28 @@ import java.lang.foreign.MemorySegment;
  * (and marks the device broken after {@code msg_timeout}), so each request is answered, FAILED if need be.
  */
 final class VduseRequestLoop implements Runnable {
-    private final VduseDevice device;
+    /**
+     * What the loop asks of the device ({@link VduseDevice} behind an adapter). The seam lets tests drive the loop
+     * over a socket pair with a model device instead of /dev/vduse (VduseRequestLoopFuzzTest).
+     */
+    interface Device {
+        String name();
+        long negotiatedFeatures();
+        /** SET_STATUS; false answers FAILED. */
+        boolean onSetStatus(int status);
+        /** GET_VQ_STATE; null answers FAILED. */
+        VduseDevice.QueueState onGetVqState(int index);
+        /** UPDATE_IOTLB of {@code [start, last]}; false answers FAILED. */
+        boolean onUpdateIotlb(long start, long last);
+    }
+
+    private final Device device;
     private final int fd;
     private final int stopFd;
     private final Thread thread;
     private volatile boolean stopping;
 
-    VduseRequestLoop(VduseDevice device, int fd) {
+    VduseRequestLoop(Device device, int fd) {
         this.device = device;
         this.fd = fd;
         this.stopFd = EventFd.create(0, EventFd.EFD_CLOEXEC);

@@ -56,6 +56,14 @@ final class TestFrontend implements AutoCloseable {
         return msg;
     }
 
+    /** The next message within {@code timeoutMs} (in {@link #msg}), or null if none arrived. */
+    VhostUserMessage.ReadResult pollRead(int timeoutMs) {
+        if (poll.poll(timeoutMs) <= 0) {
+            return null;
+        }
+        return msg.read(socket);
+    }
+
     /** True if the back-end closed the connection within 5 s. */
     boolean closedByPeer() {
         if (poll.poll(5000) <= 0) {
