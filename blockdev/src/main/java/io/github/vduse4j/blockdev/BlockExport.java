@@ -380,10 +380,10 @@ public final class BlockExport implements AutoCloseable {
                     throw new IllegalArgumentException("vhost-user needs a socket path: --socket PATH");
                 }
                 String exportName = transport == Transport.VHOST_USER && !nameSet ? defaultName(socket) : name;
-                RunDirectory.checkedName(exportName);
                 if (transport == Transport.VDUSE) {
-                    VduseControl.checkedName(exportName);
+                    VduseControl.checkedName(exportName); // the kernel's rules first: its message names them
                 }
+                RunDirectory.checkedName(exportName);
                 if (runRoot != null) {
                     pub = Publication.create(runRoot, exportName, blk);
                 }
@@ -419,7 +419,8 @@ public final class BlockExport implements AutoCloseable {
         static String defaultName(Path socket) {
             String f = socket.getFileName().toString();
             int dot = f.lastIndexOf('.');
-            return dot > 0 ? f.substring(0, dot) : f;
+            String n = (dot > 0 ? f.substring(0, dot) : f).replaceAll("[^A-Za-z0-9._-]", "_").replaceFirst("^\\.", "_");
+            return n.isEmpty() ? "vhost-user" : n.substring(0, Math.min(n.length(), 63));
         }
 
         private BlockExport startTransport(VirtioBlkDevice blk, String name, Publication pub) {

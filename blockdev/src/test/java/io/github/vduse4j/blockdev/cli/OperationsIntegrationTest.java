@@ -9,6 +9,7 @@ import io.github.vduse4j.engine.QueueStats;
 import io.github.vduse4j.engine.control.ControlClient;
 import io.github.vduse4j.engine.control.Json;
 import io.github.vduse4j.engine.control.StatsFile;
+import io.github.vduse4j.engine.control.StatsLayout;
 import io.github.vduse4j.engine.control.StatsSnapshot;
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
@@ -96,7 +97,7 @@ class OperationsIntegrationTest {
             assertEquals("disk1", reader.name());
             assertEquals(2, reader.queues().size());
             CompletableFuture<BenchResult> bench = CompletableFuture.supplyAsync(() -> BenchRunner.run(
-                    new BenchOptions(sock, BenchOptions.Pattern.RANDRW, 4096, 8, 2, Duration.ofMillis(1500), false,
+                    new BenchOptions(sock, BenchOptions.Pattern.RANDRW, 4096, 8, 2, Duration.ofMillis(1500), true,
                             0, 50, 0, 7, false), null), threads);
             List<Long> seen = new ArrayList<>();
             long last = 0;
@@ -113,10 +114,15 @@ class OperationsIntegrationTest {
             assertTrue(seen.stream().anyMatch(v -> v > 0 && v < r.ios()), "the reader saw counts while I/O ran: " + seen);
             StatsSnapshot end = StatsSnapshot.sum(reader.queues());
             assertEquals(0, end.inflight());
-            assertEquals(r.reads(), end.get(io.github.vduse4j.engine.control.StatsLayout.OP_FIRST), "reads");
-            assertEquals(r.writes(), end.get(io.github.vduse4j.engine.control.StatsLayout.OP_FIRST + 1), "writes");
-            assertEquals(r.ios(), end.requests(), "every request the frontend completed, no more");
-            assertEquals(r.writes() * 4096, end.get(io.github.vduse4j.engine.control.StatsLayout.WRITTEN_BYTES));
+            // every request the frontend sent: its reads and writes, plus the reads of its final verify pass
+            long reads = end.get(StatsLayout.OP_FIRST + StatsLayout.OP_READ);
+            long writes = end.get(StatsLayout.OP_FIRST + StatsLayout.OP_WRITE);
+            assertEquals(r.writes(), writes, "writes");
+            assertTrue(reads >= r.reads() && reads <= r.reads() + r.verified(), reads + " reads, bench " + r.summary());
+            assertEquals(reads + writes, end.requests(), "nothing but reads and writes");
+            assertEquals(r.writes() * 4096, end.get(StatsLayout.WRITTEN_BYTES));
+            assertEquals(reads * 4096, end.get(StatsLayout.READ_BYTES));
+            assertTrue(seen.stream().allMatch(v -> v <= end.requests()));
             for (QueueStats q : reader.queues()) {
                 assertTrue(q.requests() > 0, "both queues served");
             }
@@ -131,7 +137,7 @@ class OperationsIntegrationTest {
             Map<String, Object> js = (Map<String, Object>) Json.parse(stats.out().strip());
             @SuppressWarnings("unchecked")
             Map<String, Object> total = (Map<String, Object>) js.get("total");
-            assertEquals(r.ios(), total.get("requests"));
+            assertEquals(end.requests(), total.get("requests"));
             assertEquals(2, ((List<?>) js.get("queues")).size());
             Run table = cli("stats", "disk1", "--watch", "0.2", "--count", "2", rd);
             assertEquals(0, table.code(), table.err());
@@ -143,11 +149,11 @@ class OperationsIntegrationTest {
                     URI.create("http://" + info.get("metrics") + "/metrics")).build(),
                     HttpResponse.BodyHandlers.ofString()).body();
             List<Map<String, Object>> samples = promParse(text);
-            assertEquals(r.reads(), sum(samples, "vduse4j_requests_total", "op", "read"));
+            assertEquals(reads, sum(samples, "vduse4j_requests_total", "op", "read"));
             assertEquals(r.writes(), sum(samples, "vduse4j_requests_total", "op", "write"));
             assertEquals(r.writes() * 4096, sum(samples, "vduse4j_written_bytes_total", null, null));
-            assertEquals(r.ios(), sum(samples, "vduse4j_request_latency_seconds_count", null, null));
-            assertEquals(r.ios(), samples.stream().filter(s -> s.get("name").equals("vduse4j_request_latency_seconds_bucket")
+            assertEquals(end.requests(), sum(samples, "vduse4j_request_latency_seconds_count", null, null));
+            assertEquals(end.requests(), samples.stream().filter(s -> s.get("name").equals("vduse4j_request_latency_seconds_bucket")
                     && "+Inf".equals(((Map<?, ?>) s.get("labels")).get("le"))).mapToDouble(s -> ((Number) s.get("value")).doubleValue()).sum());
             assertEquals("histogram", samples.stream().filter(s -> s.get("family").equals("vduse4j_request_latency_seconds"))
                     .findFirst().orElseThrow().get("type"));
