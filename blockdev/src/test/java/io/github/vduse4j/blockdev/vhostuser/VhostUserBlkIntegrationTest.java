@@ -97,4 +97,25 @@ class VhostUserBlkIntegrationTest {
             assertEquals(0, s.chainErrors());
         }
     }
+
+    /**
+     * Without verify every queue's job ranges over the whole device: a sequential read on a 16-block disk wraps on
+     * each of 2 queues, so a job that offset its blocks by its queue index would ask for block 16 and get an I/O
+     * error (it did, before the fix).
+     */
+    @Test
+    void twoQueuesWithoutVerifyStayInsideTheDevice() {
+        Path sock = dir.resolve("small.sock");
+        VirtioBlkDevice dev = new VirtioBlkDevice(new NullBackend(16 * 4096, false),
+                new VirtioBlkSettings(2, 256, 512, "it", false));
+        try (VhostUserServer server = VhostUserServer.start(sock, dev, true)) {
+            BenchResult r = BenchRunner.run(opts(sock, BenchOptions.Pattern.READ, 4096, 4, 2, 300, false), null);
+            assertTrue(r.ios() > 2 * 16, "both jobs wrapped: " + r.summary());
+            assertEquals(0, r.errors(), r.summary());
+            assertTrue(r.ok(), r.summary());
+            for (QueueStats s : server.stats()) {
+                assertEquals(0, s.ioErrors(), "no request past the end: " + s);
+            }
+        }
+    }
 }
