@@ -39,7 +39,8 @@ final class Publication implements AutoCloseable {
             return new Publication(dir, f);
         } catch (IOException | RuntimeException e) {
             RunDirectory.remove(dir);
-            throw new TransportException("cannot create the stats file in " + dir + ": " + e.getMessage(), e);
+            throw new TransportException("cannot create the stats file in " + dir + ": " + e.getMessage()
+                    + " (it must be a local filesystem that supports shared mmap, e.g. tmpfs: pass --run-dir DIR)", e);
         }
     }
 
