@@ -76,12 +76,20 @@ public final class Json {
         return v;
     }
 
+    /** Consumes {@code c} if it is next. */
+    private boolean accept(char c) {
+        if (pos < s.length() && s.charAt(pos) == c) {
+            pos++;
+            return true;
+        }
+        return false;
+    }
+
     private Map<String, Object> object(int depth) {
         Map<String, Object> m = new LinkedHashMap<>();
         pos++;
         skipSpace();
-        if (pos < s.length() && s.charAt(pos) == '}') {
-            pos++;
+        if (accept('}')) {
             return m;
         }
         while (true) {
@@ -97,8 +105,7 @@ public final class Json {
             }
             m.put(k, value(depth + 1));
             skipSpace();
-            if (pos < s.length() && s.charAt(pos) == ',') {
-                pos++;
+            if (accept(',')) {
                 continue;
             }
             expect('}');
@@ -110,15 +117,13 @@ public final class Json {
         List<Object> l = new ArrayList<>();
         pos++;
         skipSpace();
-        if (pos < s.length() && s.charAt(pos) == ']') {
-            pos++;
+        if (accept(']')) {
             return l;
         }
         while (true) {
             l.add(value(depth + 1));
             skipSpace();
-            if (pos < s.length() && s.charAt(pos) == ',') {
-                pos++;
+            if (accept(',')) {
                 continue;
             }
             expect(']');
