@@ -10,6 +10,7 @@ command -v fio >/dev/null || { echo "vduse-export: fio is missing (apt-get insta
 data=$(mktemp -d "$root/target/e2e-vduse-export.XXXXXX" 2>/dev/null || { mkdir -p "$root/target"; mktemp -d "$root/target/e2e-vduse-export.XXXXXX"; })
 trap 'rm -rf "$data"' EXIT
 cp "$jar" "$data/vduse4j.jar"
+cp "$root/scripts/lib/prom-parse.py" "$data/"
 log=$data/console.log
 "$root/scripts/vm/run" --cpus 2 --mem 2048 --timeout "${E2E_TIMEOUT:-1200}" --data "$data" -- \
     /bin/bash -c "$(cat "$root/scripts/e2e/vduse-export-guest")" vduse-export-guest </dev/null 2>&1 | tee "$log"

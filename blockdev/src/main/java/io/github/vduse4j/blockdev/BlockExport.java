@@ -6,6 +6,9 @@ import io.github.vduse4j.blockdev.virtio.VirtioBlkSettings;
 import io.github.vduse4j.engine.PollerSettings;
 import io.github.vduse4j.engine.QueueStats;
 import io.github.vduse4j.engine.TransportException;
+import io.github.vduse4j.engine.control.LifecycleEvent;
+import io.github.vduse4j.engine.control.MetricsEndpoint;
+import io.github.vduse4j.engine.control.RunDirectory;
 import io.github.vduse4j.engine.vduse.HugepageBounceBuffer;
 import io.github.vduse4j.engine.vduse.VdpaBus;
 import io.github.vduse4j.engine.vduse.VduseControl;
@@ -13,8 +16,10 @@ import io.github.vduse4j.engine.vduse.VduseDevice;
 import io.github.vduse4j.engine.vhostuser.VhostUserServer;
 import java.io.IOException;
 import java.lang.foreign.MemorySegment;
+import java.net.InetSocketAddress;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.List;
 import java.util.Optional;
 
@@ -51,24 +56,60 @@ public final class BlockExport implements AutoCloseable {
     private final VhostUserServer vhostUser;
     private final boolean attached;
     private final Path blockDevice;
+    private final String name;
+    private final Publication publication;
+    private MetricsEndpoint metricsEndpoint;
     private boolean closed;
 
     private BlockExport(VirtioBlkDevice blk, VduseDevice vduse, VhostUserServer vhostUser, boolean attached,
-                        Path blockDevice) {
+                        Path blockDevice, String name, Publication publication) {
         this.blk = blk;
         this.vduse = vduse;
         this.vhostUser = vhostUser;
         this.attached = attached;
         this.blockDevice = blockDevice;
+        this.name = name;
+        this.publication = publication;
     }
 
     public static Builder builder() {
         return new Builder();
     }
 
-    /** The VDUSE device name, e.g. {@code vduse4j0}; for vhost-user the socket path. */
+    /** The export's name: the VDUSE device name (e.g. {@code vduse4j0}), for vhost-user the one it was given. */
     public String name() {
-        return vduse != null ? vduse.name() : vhostUser.socketPath().toString();
+        return name;
+    }
+
+    /** Where the export publishes its control socket and stats file ({@code /run/vduse4j/NAME}), if it does. */
+    public Optional<Path> runDirectory() {
+        return publication == null ? Optional.empty() : Optional.of(publication.dir());
+    }
+
+    /**
+     * What the driver side is doing: {@code running} (the driver started the device, or a frontend is connected),
+     * {@code waiting} (no driver yet / no frontend connected) or {@code stopped}.
+     */
+    public synchronized String state() {
+        if (closed) {
+            return "stopped";
+        }
+        boolean up = vduse != null ? vduse.isStarted() : vhostUser.isConnected();
+        return up ? "running" : "waiting";
+    }
+
+    /** Where the Prometheus endpoint listens, if there is one. */
+    public Optional<InetSocketAddress> metricsAddress() {
+        return metricsEndpoint == null ? Optional.empty() : Optional.of(metricsEndpoint.address());
+    }
+
+    /** The backend's description, e.g. {@code null 1073741824 bytes}. */
+    public String backendDescription() {
+        return blk.backend().describe();
+    }
+
+    public int queueCount() {
+        return blk.queueCount();
     }
 
     public Transport transport() {
@@ -98,9 +139,9 @@ public final class BlockExport implements AutoCloseable {
         return vduse == null ? Optional.empty() : vduse.bounceBuffer();
     }
 
-    /** Per-queue counters. */
+    /** Per-queue counters (live: they keep counting; they survive device resets and reconnects). */
     public List<QueueStats> stats() {
-        return vduse != null ? vduse.stats() : vhostUser.stats();
+        return blk.queueStats();
     }
 
     /** Features the driver accepted (0 before it started the device). */
@@ -121,7 +162,23 @@ public final class BlockExport implements AutoCloseable {
         } else {
             vhostUser.configChanged(); // the frontend re-reads the config space with GET_CONFIG
         }
+        LifecycleEvent.report(name, "resize", size + " bytes");
         return size;
+    }
+
+    /**
+     * Sets the size of a backend whose size is its own (null, memory) and tells the driver, as {@link #resize()}.
+     *
+     * @throws UnsupportedOperationException for file-backed exports (resize the file, then {@link #resize()})
+     * @throws IllegalArgumentException for a size the backend cannot take
+     */
+    public synchronized long resize(long bytes) {
+        if (bytes % blk.settings().blockSize() != 0) {
+            throw new IllegalArgumentException("size " + bytes + " is not a multiple of the block size "
+                    + blk.settings().blockSize());
+        }
+        blk.backend().resize(bytes);
+        return resize();
     }
 
     @Override
@@ -131,6 +188,13 @@ public final class BlockExport implements AutoCloseable {
         }
         closed = true;
         RuntimeException failure = null;
+        if (metricsEndpoint != null) {
+            metricsEndpoint.close();
+        }
+        if (publication != null) {
+            publication.closeControl(); // no more commands; the stats stay readable until the queues have stopped
+        }
+        LifecycleEvent.report(name, "stop", transport().toString());
         try {
             if (attached) {
                 VdpaBus.detach(vduse.name());
@@ -151,6 +215,9 @@ public final class BlockExport implements AutoCloseable {
             blk.backend().close();
         } catch (RuntimeException e) {
             failure = chain(failure, e);
+        }
+        if (publication != null) {
+            publication.close(); // after the pollers stopped: nobody writes the stats file any more
         }
         if (failure != null) {
             throw failure;
@@ -179,8 +246,43 @@ public final class BlockExport implements AutoCloseable {
         private long bounceSize;
         private Transport transport = Transport.VDUSE;
         private Path socket;
+        private boolean nameSet;
+        private Path runRoot;
+        private Runnable onStop;
+        private Duration slowRequest;
+        private InetSocketAddress metrics;
 
         private Builder() {}
+
+        /**
+         * Serve Prometheus metrics at {@code http://ADDRESS/metrics} (port 0: any free one; see
+         * {@link BlockExport#metricsAddress()}). Default: no endpoint.
+         */
+        public Builder metrics(InetSocketAddress address) {
+            this.metrics = address;
+            return this;
+        }
+
+        /**
+         * Publish the export under {@code root} ({@code root/NAME/control}, the control socket, and
+         * {@code root/NAME/stats}, the live stats file; see {@code RunDirectory.defaultRoot()}); null (default): not.
+         */
+        public Builder runDirectory(Path root) {
+            this.runRoot = root;
+            return this;
+        }
+
+        /** What the control socket's {@code stop} command does (default: close the export). */
+        public Builder onStop(Runnable onStop) {
+            this.onStop = onStop;
+            return this;
+        }
+
+        /** Report requests at least this slow as JFR {@code vduse4j.SlowRequest} events (default: none). */
+        public Builder slowRequestThreshold(Duration threshold) {
+            this.slowRequest = threshold;
+            return this;
+        }
 
         /** VDUSE (default) or vhost-user (needs {@link #socket(Path)}). */
         public Builder transport(Transport transport) {
@@ -200,9 +302,13 @@ public final class BlockExport implements AutoCloseable {
             return this;
         }
 
-        /** VDUSE device name: {@code /dev/vduse/NAME} and the vdpa device name. */
+        /**
+         * The export's name (default {@code vduse4j0}; for vhost-user the socket's file name without extension): for
+         * VDUSE also {@code /dev/vduse/NAME} and the vdpa device name; the run directory's {@code NAME}.
+         */
         public Builder name(String name) {
             this.name = name;
+            this.nameSet = true;
             return this;
         }
 
@@ -266,51 +372,96 @@ public final class BlockExport implements AutoCloseable {
             if (backend == null) {
                 throw new IllegalArgumentException("no backend: choose --null SIZE, --memory SIZE or --file PATH");
             }
+            Publication pub = null;
             try {
                 VirtioBlkDevice blk = new VirtioBlkDevice(backend,
                         new VirtioBlkSettings(queues, queueSize, blockSize, serial, packed));
-                if (transport == Transport.VHOST_USER) {
-                    if (socket == null) {
-                        throw new IllegalArgumentException("vhost-user needs a socket path: --socket PATH");
-                    }
-                    return new BlockExport(blk, null, VhostUserServer.start(socket, blk, pollerSettings), false, null);
+                if (transport == Transport.VHOST_USER && socket == null) {
+                    throw new IllegalArgumentException("vhost-user needs a socket path: --socket PATH");
                 }
-                VduseControl.checkedName(name);
-                requireRoot();
-                VduseControl control = VduseControl.open();
-                HugepageBounceBuffer bounce = null;
-                VduseDevice vduse;
-                try {
-                    bounce = bounceSize > 0 ? HugepageBounceBuffer.allocate(bounceSize) : null;
-                    vduse = VduseDevice.create(control, name, blk, pollerSettings, bounce); // owns both from here on
-                } catch (RuntimeException e) {
-                    if (bounce != null) {
-                        bounce.close();
-                    }
-                    control.close();
-                    throw e;
+                String exportName = transport == Transport.VHOST_USER && !nameSet ? defaultName(socket) : name;
+                if (transport == Transport.VDUSE) {
+                    VduseControl.checkedName(exportName); // the kernel's rules first: its message names them
                 }
-                Path dev = null;
-                try {
-                    if (attach) {
-                        dev = VdpaBus.attach(name).orElseThrow(() -> new TransportException("device '" + name
-                                + "' was added to the vdpa bus but no block device appeared: is virtio_vdpa loaded?"
-                                + " (modprobe virtio_vdpa)"));
-                    }
-                } catch (RuntimeException e) {
+                RunDirectory.checkedName(exportName);
+                if (runRoot != null) {
+                    pub = Publication.create(runRoot, exportName, blk);
+                }
+                if (slowRequest != null) {
+                    blk.queueStats().forEach(q -> q.slowRequestThreshold(slowRequest.toNanos()));
+                }
+                BlockExport export = startTransport(blk, exportName, pub);
+                LifecycleEvent.report(exportName, "create", transport + " " + backend.describe());
+                if (metrics != null) {
                     try {
-                        VdpaBus.detach(name);
-                    } catch (RuntimeException suppressed) {
-                        e.addSuppressed(suppressed);
+                        export.metricsEndpoint = MetricsEndpoint.start(metrics, exportName, blk::queueStats);
+                    } catch (IOException e) {
+                        export.close();
+                        throw new IllegalArgumentException("metrics: cannot listen on " + metrics + " ("
+                                + e.getMessage() + "): pick another address or port");
                     }
-                    vduse.close();
-                    throw e;
                 }
-                return new BlockExport(blk, vduse, null, attach, dev);
+                if (pub != null) {
+                    pub.serve(export, onStop != null ? onStop
+                            : () -> Thread.ofPlatform().daemon(true).start(export::close));
+                }
+                return export;
             } catch (RuntimeException e) {
+                if (pub != null) {
+                    pub.close();
+                }
                 backend.close();
                 throw e;
             }
+        }
+
+        /** vhost-user: the socket's file name without its extension ({@code /run/vblk.sock} -> {@code vblk}). */
+        static String defaultName(Path socket) {
+            String f = socket.getFileName().toString();
+            int dot = f.lastIndexOf('.');
+            String n = (dot > 0 ? f.substring(0, dot) : f).replaceAll("[^A-Za-z0-9._-]", "_").replaceFirst("^\\.", "_");
+            return n.isEmpty() ? "vhost-user" : n.substring(0, Math.min(n.length(), 63));
+        }
+
+        private BlockExport startTransport(VirtioBlkDevice blk, String name, Publication pub) {
+            if (transport == Transport.VHOST_USER) {
+                return new BlockExport(blk, null, VhostUserServer.start(socket, blk, pollerSettings), false, null,
+                        name, pub);
+            }
+            requireRoot();
+            VduseControl control = VduseControl.open();
+            HugepageBounceBuffer bounce = null;
+            VduseDevice vduse;
+            try {
+                bounce = bounceSize > 0 ? HugepageBounceBuffer.allocate(bounceSize) : null;
+                vduse = VduseDevice.create(control, name, blk, pollerSettings, bounce); // owns both from here on
+            } catch (RuntimeException e) {
+                if (bounce != null) {
+                    bounce.close();
+                }
+                control.close();
+                throw e;
+            }
+            Path dev = null;
+            try {
+                if (attach) {
+                    dev = VdpaBus.attach(name).orElseThrow(() -> new TransportException("device '" + name
+                            + "' was added to the vdpa bus but no block device appeared: is virtio_vdpa loaded?"
+                            + " (modprobe virtio_vdpa)"));
+                }
+            } catch (RuntimeException e) {
+                try {
+                    VdpaBus.detach(name);
+                } catch (RuntimeException suppressed) {
+                    e.addSuppressed(suppressed);
+                }
+                vduse.close();
+                throw e;
+            }
+            if (attach) {
+                LifecycleEvent.report(name, "attach", dev.toString());
+            }
+            return new BlockExport(blk, vduse, null, attach, dev, name, pub);
         }
 
         private static void requireRoot() {

@@ -152,6 +152,7 @@ public final class QueuePoller implements Runnable {
             }
             slept = true;
             kick.await(completionFd); // a kick, or a completion of the backend's in-flight work
+            h.stats().kick();
             q.disableNotifications();
         }
     }
@@ -176,7 +177,7 @@ public final class QueuePoller implements Runnable {
     private void publish() {
         queue.publish();
         if (queue.needsNotification()) {
-            handler.stats().notifications++;
+            handler.stats().notification();
             notifier.notifyDriver();
         }
     }

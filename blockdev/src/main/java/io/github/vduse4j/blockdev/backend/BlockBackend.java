@@ -18,6 +18,18 @@ public interface BlockBackend extends AutoCloseable {
     long capacity();
 
     /** Re-reads the size from the storage (e.g. after the backing file grew) and returns it. */
+    /**
+     * Sets the size to {@code bytes} (a multiple of 512) for backends whose size is theirs to choose (null, memory);
+     * file-backed ones follow their file ({@link #refreshCapacity()}).
+     *
+     * @throws UnsupportedOperationException if this backend's size follows something else
+     * @throws IllegalArgumentException if it cannot take that size
+     */
+    default long resize(long bytes) {
+        throw new UnsupportedOperationException(describe() + " takes its size from its file: resize the file"
+                + " (truncate -s) and resize without a size");
+    }
+
     default long refreshCapacity() {
         return capacity();
     }

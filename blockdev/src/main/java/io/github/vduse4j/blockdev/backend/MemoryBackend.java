@@ -8,15 +8,38 @@ public final class MemoryBackend implements BlockBackend {
     private final Arena arena = Arena.ofShared();
     private final MemorySegment data;
     private final boolean readOnly;
+    /** The size the driver sees: up to the memory allocated at start. */
+    private volatile long capacity;
 
     public MemoryBackend(long capacity, boolean readOnly) {
         this.data = arena.allocate(capacity, 4096);
         this.readOnly = readOnly;
+        this.capacity = capacity;
     }
 
     @Override
     public long capacity() {
-        return data.byteSize();
+        return capacity;
+    }
+
+    /**
+     * Shrinks the disk, or grows it back up to the memory allocated at start. The bytes cut off are zeroed, so
+     * growing again shows zeros, as a new region of a disk would.
+     */
+    @Override
+    public synchronized long resize(long bytes) {
+        if (bytes <= 0 || bytes % 512 != 0) {
+            throw new IllegalArgumentException("size " + bytes + " is not a positive multiple of 512");
+        }
+        if (bytes > data.byteSize()) {
+            throw new IllegalArgumentException("a RAM disk grows only up to the " + data.byteSize() + " bytes it was"
+                    + " started with: restart it with a larger --memory");
+        }
+        if (bytes < capacity) {
+            data.asSlice(bytes, capacity - bytes).fill((byte) 0);
+        }
+        capacity = bytes;
+        return bytes;
     }
 
     @Override

@@ -6,7 +6,7 @@ package io.github.vduse4j.blockdev.backend;
  * read-zeroes). For datapath benchmarks.
  */
 public final class NullBackend implements BlockBackend {
-    private final long capacity;
+    private volatile long capacity;
     private final boolean readOnly;
 
     public NullBackend(long capacity, boolean readOnly) {
@@ -17,6 +17,15 @@ public final class NullBackend implements BlockBackend {
     @Override
     public long capacity() {
         return capacity;
+    }
+
+    @Override
+    public long resize(long bytes) {
+        if (bytes <= 0 || bytes % 512 != 0) {
+            throw new IllegalArgumentException("size " + bytes + " is not a positive multiple of 512");
+        }
+        capacity = bytes;
+        return bytes;
     }
 
     @Override

@@ -27,6 +27,8 @@ final class BenchJob implements Runnable {
     private final BenchOptions o;
     private final int index;
     private final long partBlocks;
+    /** This job's first block: with verify each of n jobs owns blocks first, first + n, ...; else all from 0. */
+    private final int first;
     private final int stride;
     private final int blockSize;
     private final int readPercent;
@@ -53,6 +55,7 @@ final class BenchJob implements Runnable {
         this.index = index;
         this.blockSize = o.blockSize();
         this.stride = o.verify() ? o.queues() : 1;
+        this.first = o.verify() ? index : 0;
         this.partBlocks = o.verify() ? (deviceBlocks - index + stride - 1) / stride : deviceBlocks;
         this.readPercent = o.readPercent();
         this.random = new SplittableRandom(o.seed() * 31 + index);
@@ -113,7 +116,7 @@ final class BenchJob implements Runnable {
             if (!workload) {
                 isRead = true;
             }
-            long b = p * stride + index;
+            long b = p * stride + first;
             op[slot] = isRead ? READ : WRITE;
             block[slot] = p;
             check[slot] = written != null && isRead && isWritten(p);
@@ -156,7 +159,7 @@ final class BenchJob implements Runnable {
                 histogram.recordValue(Math.max(1, now - startNanos[slot]));
             }
             if (status != VirtioBlk.S_OK) {
-                problem("request on block " + (block[slot] * stride + index) + " completed with status " + status);
+                problem("request on block " + (block[slot] * stride + first) + " completed with status " + status);
                 errors++;
             } else if (op[slot] == WRITE) {
                 writes++;
@@ -168,7 +171,7 @@ final class BenchJob implements Runnable {
                 reads++;
                 bytes += blockSize;
                 if (check[slot]) {
-                    verify(slot, block[slot] * stride + index);
+                    verify(slot, block[slot] * stride + first);
                 }
             }
             free[freeCount++] = slot;
@@ -201,7 +204,7 @@ final class BenchJob implements Runnable {
                 op[slot] = READ;
                 block[slot] = p;
                 check[slot] = true;
-                long b = p * stride + index;
+                long b = p * stride + first;
                 q.data(slot).asSlice(0, blockSize).fill((byte) 0);
                 if (!q.submit(slot, VirtioBlk.T_IN, b * (blockSize / VirtioBlk.SECTOR_SIZE), blockSize)) {
                     break;
@@ -226,9 +229,9 @@ final class BenchJob implements Runnable {
             int slot = q.completedSlot(i);
             if (q.completedStatus(i) != VirtioBlk.S_OK) {
                 errors++;
-                problem("verify read of block " + (block[slot] * stride + index) + " failed");
+                problem("verify read of block " + (block[slot] * stride + first) + " failed");
             } else {
-                verify(slot, block[slot] * stride + index);
+                verify(slot, block[slot] * stride + first);
             }
             free[freeCount++] = slot;
         }

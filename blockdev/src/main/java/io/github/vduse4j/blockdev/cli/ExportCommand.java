@@ -11,7 +11,9 @@ import io.github.vduse4j.blockdev.backend.RbdBackend;
 import io.github.vduse4j.engine.PollMode;
 import io.github.vduse4j.engine.PollerSettings;
 import io.github.vduse4j.engine.QueueStats;
+import java.net.InetSocketAddress;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.Callable;
@@ -67,8 +69,20 @@ final class ExportCommand implements Callable<Integer> {
     @ArgGroup(exclusive = true, multiplicity = "1")
     Source source;
 
-    @Option(names = "--name", defaultValue = "vduse4j0", description = "VDUSE device name (default: ${DEFAULT-VALUE})")
+    @Option(names = "--name", description = "the export's name: the VDUSE device name, and NAME in the run directory"
+            + " (default: vduse4j0; for vhost-user the socket's file name without extension)")
     String name;
+
+    @CommandLine.Mixin
+    RunDirOption run;
+
+    @Option(names = "--metrics", paramLabel = "[HOST:]PORT",
+            description = "serve Prometheus metrics at http://HOST:PORT/metrics (HOST defaults to 127.0.0.1)")
+    String metrics;
+
+    @Option(names = "--slow-request-ms", paramLabel = "MS",
+            description = "report requests slower than MS as JFR vduse4j.SlowRequest events (default: 100)")
+    double slowRequestMillis = 100;
 
     @Option(names = "--readonly", description = "refuse writes (VIRTIO_BLK_F_RO)")
     boolean readOnly;
@@ -140,6 +154,7 @@ final class ExportCommand implements Callable<Integer> {
     public Integer call() throws InterruptedException {
         validate();
         List<FaultInjectingBackend.Rule> faults = faultRules();
+        InetSocketAddress metricsAddress = metricsAddress();
         if (source.vhostUserTarget != null) {
             return bridge();
         }
@@ -149,26 +164,34 @@ final class ExportCommand implements Callable<Integer> {
             backend = faulty = new FaultInjectingBackend(backend, faults, faultSeed);
         }
         boolean vhostUser = "vhost-user".equals(transport);
-        BlockExport export = BlockExport.builder()
-                .backend(backend).name(name).queues(queues).queueSize(queueSize).blockSize(blockSize)
+        CountDownLatch stop = new CountDownLatch(1);
+        BlockExport.Builder builder = BlockExport.builder();
+        if (name != null) {
+            builder.name(name);
+        }
+        BlockExport export = builder
+                .runDirectory(run.root()).onStop(stop::countDown).metrics(metricsAddress)
+                .slowRequestThreshold(Duration.ofNanos((long) (slowRequestMillis * 1e6)))
+                .backend(backend).queues(queues).queueSize(queueSize).blockSize(blockSize)
                 .serial(serial).packed(packed).attach(!noAttach)
                 .transport(vhostUser ? BlockExport.Transport.VHOST_USER : BlockExport.Transport.VDUSE).socket(socket)
                 .pollers(pollerSettings())
                 .hugepageBounce(bounceSize())
                 .start();
-        CountDownLatch stop = new CountDownLatch(1);
+        export.metricsAddress().ifPresent(a -> System.err.println("vduse4j: metrics at http://" + hostPort(a)
+                + "/metrics"));
         ProcessSignals.install(stop::countDown, () -> resize(export));
         Thread hook = new Thread(export::close, "vduse4j-shutdown");
         Runtime.getRuntime().addShutdownHook(hook); // still clean up on System.exit from elsewhere
         String where = vhostUser ? socket.toString()
-                : export.blockDevice().map(Path::toString).orElse("/dev/vduse/" + name);
+                : export.blockDevice().map(Path::toString).orElse("/dev/vduse/" + export.name());
         System.out.println(where);
         System.out.flush();
-        System.err.printf("vduse4j: exporting %s as %s (%d queue%s x %d, %s ring, %d-byte blocks, %s polling);"
-                + " stop with Ctrl-C%n", backend.describe(), where, queues, queues == 1 ? "" : "s", queueSize,
-                packed ? "packed" : "split", blockSize, pollerSettings());
+        System.err.printf("vduse4j: exporting %s as %s, name %s (%d queue%s x %d, %s ring, %d-byte blocks, %s polling);"
+                + " stop with Ctrl-C or vduse4j stop %s%n", backend.describe(), where, export.name(), queues,
+                queues == 1 ? "" : "s", queueSize, packed ? "packed" : "split", blockSize, pollerSettings(), export.name());
         stop.await();
-        String label = vhostUser ? socket.toString() : name;
+        String label = vhostUser ? socket.toString() : export.name();
         System.err.println("vduse4j: stopping " + label);
         List<QueueStats> stats = export.stats();
         for (int i = 0; i < stats.size(); i++) {
@@ -222,6 +245,38 @@ final class ExportCommand implements Callable<Integer> {
         }
     }
 
+    /** {@code --metrics [HOST:]PORT}; the host is loopback unless given. */
+    private InetSocketAddress metricsAddress() {
+        if (metrics == null) {
+            return null;
+        }
+        int colon = metrics.lastIndexOf(':');
+        String host = colon < 0 ? "127.0.0.1" : metrics.substring(0, colon);
+        if (host.startsWith("[") && host.endsWith("]")) {
+            host = host.substring(1, host.length() - 1);
+        }
+        int port;
+        try {
+            port = Integer.parseInt(metrics.substring(colon + 1));
+        } catch (NumberFormatException e) {
+            port = -1;
+        }
+        if (port < 0 || port > 65535 || host.isEmpty()) {
+            throw new CommandLine.ParameterException(spec.commandLine(), "--metrics must be [HOST:]PORT, e.g."
+                    + " 127.0.0.1:9464, got " + metrics);
+        }
+        InetSocketAddress a = new InetSocketAddress(host, port);
+        if (a.isUnresolved()) {
+            throw new CommandLine.ParameterException(spec.commandLine(), "--metrics: unknown host " + host);
+        }
+        return a;
+    }
+
+    private static String hostPort(InetSocketAddress a) {
+        String h = a.getAddress().getHostAddress();
+        return (h.contains(":") ? "[" + h + "]" : h) + ":" + a.getPort();
+    }
+
     /** 0 for the kernel's bounce pages, else the hugepage bounce size. */
     private long bounceSize() {
         if (bounce.equals("kernel")) {
@@ -264,6 +319,9 @@ final class ExportCommand implements Callable<Integer> {
         }
         if (!bounce.equals("kernel") && "vhost-user".equals(transport)) {
             throw new CommandLine.ParameterException(cl, "--bounce is for --transport vduse");
+        }
+        if (!(slowRequestMillis > 0) || slowRequestMillis > 3_600_000) {
+            throw new CommandLine.ParameterException(cl, "--slow-request-ms must be above 0, got " + slowRequestMillis);
         }
         if (maxSpinMicros < 0 || maxSpinMicros > 1_000_000) {
             throw new CommandLine.ParameterException(cl, "--max-spin-us must be 0..1000000, got " + maxSpinMicros);

@@ -7,7 +7,8 @@ import picocli.CommandLine.Command;
 /** Entry point of the {@code vduse4j} command line. */
 @Command(name = "vduse4j", mixinStandardHelpOptions = true, version = "vduse4j 0.1.0",
         description = "Serve virtio-blk devices from userspace over VDUSE or vhost-user.",
-        subcommands = {ExportCommand.class, BenchCommand.class, DestroyCommand.class})
+        subcommands = {ExportCommand.class, ListCommand.class, StatsCommand.class, ResizeCommand.class,
+            StopCommand.class, BenchCommand.class, DestroyCommand.class})
 public final class Main implements Runnable {
 
     @CommandLine.Spec

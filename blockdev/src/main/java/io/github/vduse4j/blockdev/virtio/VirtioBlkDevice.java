@@ -5,10 +5,13 @@ import static io.github.vduse4j.blockdev.virtio.VirtioBlk.bit;
 import io.github.vduse4j.bindings.uapi.virtio_blk_config;
 import io.github.vduse4j.blockdev.backend.BlockBackend;
 import io.github.vduse4j.engine.QueueHandler;
+import io.github.vduse4j.engine.QueueStats;
 import io.github.vduse4j.engine.VirtioDevice;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.util.ArrayList;
+import java.util.List;
 
 /**
  * The virtio-blk device model (virtio 1.2 §5.2) over a {@link BlockBackend}. Transport-neutral.
@@ -27,10 +30,34 @@ public final class VirtioBlkDevice implements VirtioDevice {
     /** Driver-selected writethrough mode ({@code writeback} = 0); read by the poller threads. */
     private volatile boolean writeThrough;
 
+    /** Per-queue counters; they outlive queue handlers (device resets, reconnects). */
+    private volatile List<QueueStats> queueStats;
+
     public VirtioBlkDevice(BlockBackend backend, VirtioBlkSettings settings) {
         this.backend = backend;
         this.settings = settings;
         this.capacityBytes = checkedCapacity(backend.capacity());
+        List<QueueStats> stats = new ArrayList<>();
+        for (int i = 0; i < settings.queues(); i++) {
+            stats.add(new QueueStats());
+        }
+        this.queueStats = List.copyOf(stats);
+    }
+
+    /** The counters of every queue, index = queue. */
+    public List<QueueStats> queueStats() {
+        return queueStats;
+    }
+
+    /**
+     * Counts into {@code stats} (one per queue, e.g. the records of a stats file) from now on; call before the
+     * device starts serving.
+     */
+    public void countInto(List<QueueStats> stats) {
+        if (stats.size() != settings.queues()) {
+            throw new IllegalArgumentException(stats.size() + " stats records for " + settings.queues() + " queues");
+        }
+        this.queueStats = List.copyOf(stats);
     }
 
     public BlockBackend backend() {
@@ -199,6 +226,7 @@ public final class VirtioBlkDevice implements VirtioDevice {
 
     @Override
     public QueueHandler openQueue(int index, long negotiatedFeatures, int queueSize) {
-        return new VirtioBlkQueueHandler(this, backend.openQueue(index), negotiatedFeatures, queueSize);
+        return new VirtioBlkQueueHandler(this, backend.openQueue(index), negotiatedFeatures, queueSize,
+                queueStats.get(index));
     }
 }

@@ -5,6 +5,7 @@ import io.github.vduse4j.blockdev.backend.BlockRequest;
 import io.github.vduse4j.engine.CompletionHandoff;
 import io.github.vduse4j.engine.QueueHandler;
 import io.github.vduse4j.engine.QueueStats;
+import io.github.vduse4j.engine.control.StatsLayout;
 import io.github.vduse4j.ring.DescriptorChain;
 import io.github.vduse4j.ring.Virtqueue;
 import java.lang.foreign.MemorySegment;
@@ -56,7 +57,9 @@ final class VirtioBlkQueueHandler implements QueueHandler, BlockRequest.Completi
     private int freeCount;
     private final int[] done;
     private int doneCount;
-    private final QueueStats stats = new QueueStats();
+    private final QueueStats stats;
+    /** When each slot's chain was popped (System.nanoTime of its pass), for the latency histogram. */
+    private final long[] popNanos;
 
     /** VIRTIO_BLK_F_CONFIG_WCE was negotiated: the driver's {@code writeback} field applies. */
     private final boolean configWce;
@@ -78,8 +81,10 @@ final class VirtioBlkQueueHandler implements QueueHandler, BlockRequest.Completi
     /** The thread running {@link #process} (written there; other threads only compare against it). */
     private Thread poller;
 
-    VirtioBlkQueueHandler(VirtioBlkDevice device, BackendQueue backend, long features, int queueSize) {
+    VirtioBlkQueueHandler(VirtioBlkDevice device, BackendQueue backend, long features, int queueSize, QueueStats stats) {
         this.device = device;
+        this.stats = stats;
+        this.popNanos = new long[queueSize];
         this.backend = backend;
         this.chain = new DescriptorChain(DescriptorChain.capacityFor(queueSize));
         this.readOnly = device.backend().isReadOnly();
@@ -126,6 +131,7 @@ final class VirtioBlkQueueHandler implements QueueHandler, BlockRequest.Completi
         poller = Thread.currentThread();
         int work = backend.poll() + takeHandedOver();
         issueWriteThroughFlush(); // for writes an asynchronous backend just completed
+        long popTime = 0; // one clock read per pass, taken at its first chain: the pop time of all of them
         while (work < budget && freeCount > 0) {
             int r = queue.pop(chain);
             if (r == Virtqueue.EMPTY) {
@@ -133,11 +139,15 @@ final class VirtioBlkQueueHandler implements QueueHandler, BlockRequest.Completi
             }
             work++;
             if (r == Virtqueue.POPPED) {
-                start();
+                if (popTime == 0) {
+                    popTime = System.nanoTime();
+                }
+                start(popTime);
             } else if (r == Virtqueue.CHAIN_ERROR) {
                 // The chain cannot be walked safely, so there is no trustworthy status byte to write: return
                 // the buffer with length 0 so the driver does not lose the descriptor (§2.7.8 / §2.8.21).
-                stats.chainErrors++;
+                stats.popped();
+                stats.chainError();
                 if (chain.id() >= 0) {
                     queue.complete(chain.id(), 0);
                 }
@@ -171,8 +181,7 @@ final class VirtioBlkQueueHandler implements QueueHandler, BlockRequest.Completi
     /** A writethrough flush finished: its writes complete with its status. */
     private void finishFlushGroup(int carrier, int status) {
         if (status == VirtioBlk.S_OK) {
-            stats.flushes++;
-            stats.writeThroughFlushes++;
+            stats.writeThroughFlush();
         }
         int slot = carrierGroup[carrier];
         carrierGroup[carrier] = -1;
@@ -192,11 +201,13 @@ final class VirtioBlkQueueHandler implements QueueHandler, BlockRequest.Completi
         return op == BlockRequest.WRITE || op == BlockRequest.WRITE_ZEROES || op == BlockRequest.DISCARD;
     }
 
-    /** Validates the chain just popped and starts its request. */
-    private void start() {
+    /** Validates the chain just popped (at {@code popTime}) and starts its request. */
+    private void start(long popTime) {
         int slot = free[--freeCount];
         BlockRequest req = requests[slot];
         chainIds[slot] = chain.id();
+        popNanos[slot] = popTime;
+        stats.popped();
         req.reset(-1, 0);
 
         // §5.2.6: the status byte is the last device-writable byte of the chain.
@@ -425,7 +436,11 @@ final class VirtioBlkQueueHandler implements QueueHandler, BlockRequest.Completi
 
     /** Writes status bytes and stages used elements for every finished request. */
     private void finishDone(Virtqueue queue) {
+        if (doneCount == 0) {
+            return;
+        }
         QueueStats st = stats;
+        long now = System.nanoTime();
         for (int k = 0; k < doneCount; k++) {
             int slot = done[k];
             BlockRequest r = requests[slot];
@@ -435,23 +450,12 @@ final class VirtioBlkQueueHandler implements QueueHandler, BlockRequest.Completi
                 s.set(ValueLayout.JAVA_BYTE, statusOffsets[slot], (byte) status);
                 statusSegments[slot] = null;
             } else {
-                st.chainErrors++;
+                st.chainError();
             }
             queue.complete(chainIds[slot], usedLengths[slot]);
-            st.requests++;
-            if (status == VirtioBlk.S_OK) {
-                if (r.op() == BlockRequest.READ) {
-                    st.readBytes += r.length();
-                } else if (r.op() == BlockRequest.WRITE) {
-                    st.writtenBytes += r.length();
-                } else if (r.op() == BlockRequest.FLUSH) {
-                    st.flushes++;
-                }
-            } else if (status == VirtioBlk.S_UNSUPP) {
-                st.unsupported++;
-            } else {
-                st.ioErrors++;
-            }
+            int error = status == VirtioBlk.S_OK ? -1
+                    : status == VirtioBlk.S_UNSUPP ? StatsLayout.ERR_UNSUPPORTED : StatsLayout.ERR_IO;
+            st.completed(r.op(), error, r.length(), now - popNanos[slot]);
             free[freeCount++] = slot;
         }
         doneCount = 0;

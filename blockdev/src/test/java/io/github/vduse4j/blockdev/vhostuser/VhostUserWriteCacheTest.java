@@ -106,16 +106,16 @@ class VhostUserWriteCacheTest {
 
             writeAll(q, 1);
             QueueStats st = server.stats().get(0);
-            assertEquals(0, st.writeThroughFlushes, "writeback: the driver flushes when it wants to");
+            assertEquals(0, st.writeThroughFlushes(), "writeback: the driver flushes when it wants to");
 
             // what QEMU sends when the guest writes "write through" to /sys/block/vdX/cache_type
             fe.setConfig(WB, new byte[] {VirtioBlk.WRITETHROUGH});
             assertEquals(VirtioBlk.WRITETHROUGH, fe.config(WB, 1)[0]);
             assertFalse(dev.writeback());
             writeAll(q, 2);
-            long wt = server.stats().get(0).writeThroughFlushes;
+            long wt = server.stats().get(0).writeThroughFlushes();
             assertTrue(wt > 0 && wt <= BLOCKS, "writethrough flushes: " + wt);
-            assertEquals(wt, server.stats().get(0).flushes);
+            assertEquals(wt, server.stats().get(0).flushes());
             assertFileHolds(img, 2);
 
             // refused: read-only fields, a bad value, more than the field; nothing changes
@@ -133,7 +133,7 @@ class VhostUserWriteCacheTest {
             fe.setConfig(WB, new byte[] {VirtioBlk.WRITEBACK});
             assertEquals(VirtioBlk.WRITEBACK, fe.config(WB, 1)[0]);
             writeAll(q, 3);
-            assertEquals(wt, server.stats().get(0).writeThroughFlushes, "no more flushes of our own in writeback mode");
+            assertEquals(wt, server.stats().get(0).writeThroughFlushes(), "no more flushes of our own in writeback mode");
             assertFileHolds(img, 3);
         }
     }

@@ -93,8 +93,8 @@ class VirtioBlkQueueHandlerTest {
         assertEquals(8192 + 1, serveOne().len, "IN: data plus status");
         assertEquals(VirtioBlk.S_OK, status(rd));
         assertArrayEquals(data, driver.memory().read(rd.data(), 8192));
-        assertEquals(8192, handler.stats().readBytes);
-        assertEquals(8192, handler.stats().writtenBytes);
+        assertEquals(8192, handler.stats().readBytes());
+        assertEquals(8192, handler.stats().writtenBytes());
     }
 
     @ParameterizedTest(name = "packed={0}")
@@ -113,7 +113,7 @@ class VirtioBlkQueueHandlerTest {
         var odd = BlkRequests.add(driver, VirtioBlk.T_OUT, 0, 100, 1, false, 1);
         serveOne();
         assertEquals(VirtioBlk.S_IOERR, status(odd), "not a multiple of 512");
-        assertEquals(5, handler.stats().ioErrors);
+        assertEquals(5, handler.stats().ioErrors());
     }
 
     @ParameterizedTest(name = "packed={0}")
@@ -167,7 +167,7 @@ class VirtioBlkQueueHandlerTest {
         long h = driver.memory().allocate(16, 16);
         driver.chain().readable(h, 16).add(1);
         assertEquals(0, serveOne().len);
-        assertEquals(1, handler.stats().chainErrors);
+        assertEquals(1, handler.stats().chainErrors());
     }
 
     @ParameterizedTest(name = "packed={0}")
@@ -177,7 +177,7 @@ class VirtioBlkQueueHandlerTest {
         var r = BlkRequests.add(driver, 99, 0, 0, 0, false, 1);
         serveOne();
         assertEquals(VirtioBlk.S_UNSUPP, status(r));
-        assertEquals(1, handler.stats().unsupported);
+        assertEquals(1, handler.stats().unsupported());
     }
 
     @ParameterizedTest(name = "packed={0}")
@@ -199,7 +199,7 @@ class VirtioBlkQueueHandlerTest {
         var r = BlkRequests.add(driver, VirtioBlk.T_FLUSH, 0, 0, 0, false, 1);
         serveOne();
         assertEquals(VirtioBlk.S_OK, status(r));
-        assertEquals(1, handler.stats().flushes);
+        assertEquals(1, handler.stats().flushes());
     }
 
     /** Adds a DISCARD / WRITE_ZEROES with the given {sector, sectors, flags} ranges. */
@@ -276,7 +276,7 @@ class VirtioBlkQueueHandlerTest {
         long st = driver.memory().allocate(1, 1);
         driver.chain().readable(h, 16).writable(0x7fff_0000_0000L, 4096).writable(st, 1).add(1);
         assertEquals(0, serveOne().len);
-        assertEquals(1, handler.stats().chainErrors);
+        assertEquals(1, handler.stats().chainErrors());
         var r = BlkRequests.add(driver, VirtioBlk.T_IN, 0, 512, 1, true, 2);
         serveOne();
         assertEquals(VirtioBlk.S_OK, status(r), "the queue keeps working");
@@ -328,6 +328,6 @@ class VirtioBlkQueueHandlerTest {
             }
         }
         assertArrayEquals(model, backend.contents().toArray(ValueLayout.JAVA_BYTE));
-        assertEquals(0, handler.stats().ioErrors);
+        assertEquals(0, handler.stats().ioErrors());
     }
 }

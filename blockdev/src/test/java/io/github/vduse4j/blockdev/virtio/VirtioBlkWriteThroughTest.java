@@ -243,16 +243,16 @@ class VirtioBlkWriteThroughTest {
             assertEquals(VirtioBlk.S_OK, status(r));
         }
         assertArrayEquals(random(2, 4096), driver.memory().read(rd.data(), 4096));
-        assertEquals(4, handler.stats().flushes, "3 writethrough flushes and the driver's");
-        assertEquals(3, handler.stats().writeThroughFlushes);
-        assertEquals(8192, handler.stats().writtenBytes, "the writes are counted as writes");
+        assertEquals(4, handler.stats().flushes(), "3 writethrough flushes and the driver's");
+        assertEquals(3, handler.stats().writeThroughFlushes());
+        assertEquals(8192, handler.stats().writtenBytes(), "the writes are counted as writes");
 
         setWriteback(VirtioBlk.WRITEBACK);
         b.log.clear();
         write(16, random(3, 512), 7);
         serve(1);
         assertEquals(List.of("write"), b.log, "back in writeback mode");
-        assertEquals(3, handler.stats().writeThroughFlushes);
+        assertEquals(3, handler.stats().writeThroughFlushes());
     }
 
     @Test
@@ -271,9 +271,9 @@ class VirtioBlkWriteThroughTest {
         serve(1);
         assertEquals(List.of("write", "flush"), b.log);
         assertEquals(VirtioBlk.S_IOERR, status(w), "written but not durable: the driver must not see OK");
-        assertEquals(2, handler.stats().ioErrors, "both requests failed");
-        assertEquals(0, handler.stats().writeThroughFlushes);
-        assertEquals(0, handler.stats().writtenBytes);
+        assertEquals(2, handler.stats().ioErrors(), "both requests failed");
+        assertEquals(0, handler.stats().writeThroughFlushes());
+        assertEquals(0, handler.stats().writtenBytes());
     }
 
     @Test
@@ -322,7 +322,7 @@ class VirtioBlkWriteThroughTest {
         assertTrue(driver.reap(used));
         assertEquals(VirtioBlk.S_OK, status(w));
         assertEquals(0, handler.inflight());
-        assertEquals(1, handler.stats().writeThroughFlushes);
+        assertEquals(1, handler.stats().writeThroughFlushes());
     }
 
     @ParameterizedTest(name = "async={0}")
@@ -341,8 +341,8 @@ class VirtioBlkWriteThroughTest {
         for (var r : ws) {
             assertEquals(VirtioBlk.S_OK, status(r));
         }
-        assertEquals(1, handler.stats().writeThroughFlushes);
-        assertEquals(5 * 4096, handler.stats().writtenBytes);
+        assertEquals(1, handler.stats().writeThroughFlushes());
+        assertEquals(5 * 4096, handler.stats().writtenBytes());
 
         b.failFlushes = true;
         b.log.clear();
@@ -355,7 +355,7 @@ class VirtioBlkWriteThroughTest {
         for (var r : ws) {
             assertEquals(VirtioBlk.S_IOERR, status(r), "a failed flush fails every write it covered");
         }
-        assertEquals(3, handler.stats().ioErrors);
+        assertEquals(3, handler.stats().ioErrors());
     }
 
     /** The real file backends: writethrough data lands in the file, one fdatasync (or io_uring FSYNC) per batch. */
@@ -391,9 +391,9 @@ class VirtioBlkWriteThroughTest {
             }
             serve(n);
         }
-        long wt = handler.stats().writeThroughFlushes;
+        long wt = handler.stats().writeThroughFlushes();
         assertTrue(wt >= 20 && wt <= token, "one flush per batch at most per write: " + wt + " for " + token + " writes");
-        assertEquals(0, handler.stats().ioErrors);
+        assertEquals(0, handler.stats().ioErrors());
         assertArrayEquals(model, Files.readAllBytes(img));
     }
 }

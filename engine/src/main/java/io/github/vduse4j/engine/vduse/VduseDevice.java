@@ -18,6 +18,7 @@ import io.github.vduse4j.engine.QueueHandler;
 import io.github.vduse4j.engine.QueuePoller;
 import io.github.vduse4j.engine.QueueStats;
 import io.github.vduse4j.engine.TransportException;
+import io.github.vduse4j.engine.control.LifecycleEvent;
 import io.github.vduse4j.engine.VirtioDevice;
 import io.github.vduse4j.ring.GuestMemory;
 import io.github.vduse4j.ring.PackedVirtqueue;
@@ -250,12 +251,14 @@ public final class VduseDevice implements AutoCloseable {
         if ((status & STATUS_DRIVER_OK) != 0 && !started) {
             try {
                 startQueues(null);
+                LifecycleEvent.report(name, "driver-ok", "features 0x" + Long.toHexString(negotiatedFeatures));
             } catch (RuntimeException e) {
                 System.err.println("vduse4j: " + name + ": cannot start queues: " + e.getMessage());
                 stopQueues();
                 return false;
             }
         } else if (status == 0) {
+            LifecycleEvent.report(name, "reset", "");
             stopQueues();
             iotlb.clear();
             java.util.Arrays.fill(saved, null);
@@ -287,6 +290,7 @@ public final class VduseDevice implements AutoCloseable {
      * from their saved positions with fresh ring translations. The reply goes out after this returns.
      */
     synchronized boolean onUpdateIotlb(long start, long last) {
+        LifecycleEvent.report(name, "iotlb-update", "0x" + Long.toHexString(start) + "-0x" + Long.toHexString(last));
         if (!started) {
             iotlb.invalidate(start, last);
             return true;

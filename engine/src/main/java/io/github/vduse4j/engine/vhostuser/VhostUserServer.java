@@ -6,6 +6,7 @@ import io.github.vduse4j.bindings.EventFd;
 import io.github.vduse4j.bindings.Poll;
 import io.github.vduse4j.bindings.UnixSocket;
 import io.github.vduse4j.engine.QueueStats;
+import io.github.vduse4j.engine.control.LifecycleEvent;
 import io.github.vduse4j.engine.PollerSettings;
 import io.github.vduse4j.engine.TransportException;
 import io.github.vduse4j.engine.VirtioDevice;
@@ -210,6 +211,7 @@ public final class VhostUserServer implements AutoCloseable {
                 return;
             }
             connections++;
+            LifecycleEvent.report(socketPath().toString(), "connect", "connection " + connections);
             VhostUserSession s = new VhostUserSession(this, device, conn, wakeFd, null);
             session = s;
             try {
@@ -217,6 +219,7 @@ public final class VhostUserServer implements AutoCloseable {
             } catch (Throwable t) { // never let the control thread die: the next frontend must find us
                 log("connection ended by an internal error: " + t);
             } finally {
+                LifecycleEvent.report(socketPath().toString(), "disconnect", "connection " + connections);
                 lastStats = s.stats();
                 lastFeatures = s.negotiatedFeatures();
                 refused += s.refused();

@@ -78,9 +78,10 @@ final class EchoDevice implements VirtioDevice {
                         break;
                     }
                     n++;
-                    stats.requests++;
+                    stats.popped();
+                    stats.completed(-1, -1, 0, 0);
                     if (r == Virtqueue.CHAIN_ERROR) {
-                        stats.chainErrors++;
+                        stats.chainError();
                         q.complete(chain.id(), 0);
                         continue;
                     }

@@ -69,7 +69,8 @@ final class HoldingDevice implements VirtioDevice {
                         break;
                     }
                     n++;
-                    stats.requests++;
+                    stats.popped();
+                    stats.completed(-1, -1, 0, 0);
                     int w = 0;
                     if (r == Virtqueue.POPPED) {
                         long len = Math.min(chain.readableLength(), scratch.byteSize());

@@ -271,6 +271,6 @@ class VhostUserIommuTest {
         assertEquals(0, s.get(U32, e));
         assertEquals(0, s.get(U32, e + 4), "chain error: used with length 0");
         assertEquals(0, s.get(ValueLayout.JAVA_BYTE, r.outPage), "nothing written through the old translation");
-        assertEquals(1, server.stats().get(0).chainErrors);
+        assertEquals(1, server.stats().get(0).chainErrors());
     }
 }

@@ -131,7 +131,7 @@ class VhostUserRingTest {
             }
             f.send(GET_VRING_BASE, 0, 8, m -> m.putU32(0, 0));
             assertEquals(20, f.reply(GET_VRING_BASE).u32(4));
-            assertEquals(20, server.stats().get(0).requests);
+            assertEquals(20, server.stats().get(0).requests());
         } finally {
             FileIo.close(kick);
         }
@@ -439,7 +439,7 @@ class VhostUserRingTest {
                 for (int n = 0; n < 6; n++) {
                     checkRequest(s, n);
                 }
-                assertEquals(4, second.stats().get(0).requests, "4 requests served, each once");
+                assertEquals(4, second.stats().get(0).requests(), "4 requests served, each once");
                 for (int n = 0; n < NUM; n++) {
                     assertEquals(0, inflight.get(ValueLayout.JAVA_BYTE, SplitInflightTracker.HEADER + 16L * n));
                 }
@@ -535,7 +535,7 @@ class VhostUserRingTest {
                 for (int n = 0; n < 5; n++) {
                     checkRequest(s, n);
                 }
-                assertEquals(4, second.stats().get(0).requests, "4 requests served, each once");
+                assertEquals(4, second.stats().get(0).requests(), "4 requests served, each once");
                 for (int n = 0; n < NUM; n++) {
                     assertEquals(0, inflight.get(ValueLayout.JAVA_BYTE, PackedInflightTracker.HEADER + 32L * n));
                 }

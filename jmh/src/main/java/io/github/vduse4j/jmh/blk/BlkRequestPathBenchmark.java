@@ -73,7 +73,7 @@ public class BlkRequestPathBenchmark {
 
     @TearDown
     public void tearDown() {
-        if (handler.stats().ioErrors != 0 || handler.stats().chainErrors != 0) {
+        if (handler.stats().ioErrors() != 0 || handler.stats().chainErrors() != 0) {
             throw new IllegalStateException("requests failed: " + handler.stats());
         }
         handler.close();
