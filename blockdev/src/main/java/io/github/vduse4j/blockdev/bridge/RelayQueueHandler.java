@@ -3,6 +3,7 @@ package io.github.vduse4j.blockdev.bridge;
 import io.github.vduse4j.blockdev.virtio.VirtioBlk;
 import io.github.vduse4j.engine.QueueHandler;
 import io.github.vduse4j.engine.QueueStats;
+import io.github.vduse4j.engine.control.StatsLayout;
 import io.github.vduse4j.engine.frontend.FrontendQueue;
 import io.github.vduse4j.ring.DescriptorChain;
 import io.github.vduse4j.ring.Virtqueue;
@@ -40,6 +41,8 @@ public final class RelayQueueHandler implements QueueHandler {
     private final int[] savedLen;
     private final boolean[] savedWritable;
     private final int[] savedCount;
+    /** When each outstanding request was posted to the target (System.nanoTime), for the latency histogram. */
+    private final long[] postNanos;
     /** Per device-side chain id: true while it is outstanding at the target. */
     private final boolean[] outstanding;
     private final long[] addr;
@@ -78,6 +81,7 @@ public final class RelayQueueHandler implements QueueHandler {
         this.savedLen = new int[deviceQueueSize * maxElements];
         this.savedWritable = new boolean[deviceQueueSize * maxElements];
         this.savedCount = new int[deviceQueueSize];
+        this.postNanos = new long[deviceQueueSize];
         this.outstanding = new boolean[deviceQueueSize];
         this.addr = new long[maxElements];
         this.len = new int[maxElements];
@@ -133,12 +137,14 @@ public final class RelayQueueHandler implements QueueHandler {
             }
             work++;
             if (r == Virtqueue.CHAIN_ERROR) {
-                stats.chainErrors++;
+                stats.popped();
+                stats.chainError();
                 if (chain.id() >= 0) {
                     queue.complete(chain.id(), 0);   // §2.7.8 / §2.8.21: give the buffer back
                 }
                 continue;
             }
+            stats.popped();
             if (post(chain)) {
                 added = true;
             } else {
@@ -176,6 +182,7 @@ public final class RelayQueueHandler implements QueueHandler {
         System.arraycopy(len, 0, savedLen, base, n);
         System.arraycopy(writable, 0, savedWritable, base, n);
         savedCount[id] = n;
+        postNanos[id] = System.nanoTime();
         outstanding[id] = true;
         inflight++;
         return true;
@@ -183,7 +190,7 @@ public final class RelayQueueHandler implements QueueHandler {
 
     /** §5.2.6.1: the device reports an error in the status byte, the chain's last writable byte. */
     private void fail(Virtqueue queue, DescriptorChain c) {
-        stats.ioErrors++;
+        stats.completed(-1, StatsLayout.ERR_IO, 0, 0);
         if (c.writableCount() > 0) {
             c.writeLastByte((byte) VirtioBlk.S_IOERR);
             queue.complete(c.id(), 1);
@@ -199,7 +206,8 @@ public final class RelayQueueHandler implements QueueHandler {
             if (id >= 0 && id < outstanding.length && outstanding[id]) {
                 outstanding[id] = false;
                 inflight--;
-                stats.requests++;
+                // Counted as "other": the relay forwards requests without parsing their header.
+                stats.completed(-1, -1, ring.usedLength() & 0xffff_ffffL, System.nanoTime() - postNanos[id]);
                 queue.complete(id, ring.usedLength());
                 n++;
             }
@@ -221,7 +229,7 @@ public final class RelayQueueHandler implements QueueHandler {
             }
             outstanding[id] = false;
             inflight--;
-            stats.ioErrors++;
+            stats.completed(-1, StatsLayout.ERR_IO, 0, System.nanoTime() - postNanos[id]);
             final int last = id * maxElements + savedCount[id] - 1;
             if (savedWritable[last] && savedLen[last] != 0) {
                 bounce.set(ValueLayout.JAVA_BYTE, savedAddr[last] - bounceGpa + (savedLen[last] & 0xffff_ffffL) - 1,

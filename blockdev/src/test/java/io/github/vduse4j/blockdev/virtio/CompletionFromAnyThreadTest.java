@@ -202,7 +202,7 @@ class CompletionFromAnyThreadTest {
             assertTrue(failed > 0 && failed < completed, "both statuses were seen: " + failed + " failed");
             poller.stop();
             assertEquals(0, handler.inflight());
-            assertEquals(REQUESTS, handler.stats().requests);
+            assertEquals(REQUESTS, handler.stats().requests());
         } finally {
             poller.stop();
             backend.pool.shutdownNow();
