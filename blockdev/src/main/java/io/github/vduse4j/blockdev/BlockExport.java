@@ -277,17 +277,20 @@ public final class BlockExport implements AutoCloseable {
                 }
                 VduseControl.checkedName(name);
                 requireRoot();
-                VduseControl control = VduseControl.open();
-                HugepageBounceBuffer bounce = null;
+                // Memory first (hugepages, RLIMIT_MEMLOCK): a refusal then leaves nothing in the kernel to undo.
+                HugepageBounceBuffer bounce = bounceSize > 0 ? HugepageBounceBuffer.allocate(bounceSize) : null;
+                VduseControl control = null;
                 VduseDevice vduse;
                 try {
-                    bounce = bounceSize > 0 ? HugepageBounceBuffer.allocate(bounceSize) : null;
+                    control = VduseControl.open();
                     vduse = VduseDevice.create(control, name, blk, pollerSettings, bounce); // owns both from here on
                 } catch (RuntimeException e) {
                     if (bounce != null) {
                         bounce.close();
                     }
-                    control.close();
+                    if (control != null) {
+                        control.close();
+                    }
                     throw e;
                 }
                 Path dev = null;
