@@ -24,6 +24,8 @@ public final class MemoryBackend implements BlockBackend {
     /**
      * Maps {@code capacity} bytes (rounded up to whole pages internally; the disk is exactly {@code capacity}).
      *
+     * @param capacity the disk's size in bytes
+     * @param readOnly refuse writes (a read-only disk of zeros)
      * @throws IllegalArgumentException with one line a user can act on when the capacity is not positive or the
      *         kernel refuses the mapping (more than the address space, or {@code vm.overcommit_memory=2} and more than
      *         the commit limit)
@@ -79,7 +81,11 @@ public final class MemoryBackend implements BlockBackend {
         return true;
     }
 
-    /** The whole disk, for tests and embedding code that wants to inspect it. */
+    /**
+     * The whole disk, for tests and embedding code that wants to inspect it.
+     *
+     * @return the mapping, {@link #capacity()} bytes
+     */
     public MemorySegment contents() {
         return data;
     }
