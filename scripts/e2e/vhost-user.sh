@@ -16,7 +16,8 @@
 set -uo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 v4j=${E2E_VDUSE4J:-$root/bin/vduse4j}
-[ -f "$root/blockdev/target/vduse4j.jar" ] || { echo "vhost-user: not built: build first (mvn -B package -DskipTests)" >&2; exit 1; }
+. "$root/scripts/lib/stage.sh"
+vduse4j_built "$root" || exit 1
 mkdir -p "$root/target"
 data=$(mktemp -d "$root/target/e2e-vhost-user.XXXXXX")
 pid=

@@ -5,6 +5,9 @@ package io.github.vduse4j.engine;
  * (monitoring tolerates slightly stale values; no locks, no atomics on the datapath).
  */
 public final class QueueStats {
+    /** All counters at zero. */
+    public QueueStats() {}
+
     public long requests;
     public long readBytes;
     public long writtenBytes;

@@ -11,6 +11,7 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 import io.github.vduse4j.bindings.ErrnoException;
 import io.github.vduse4j.bindings.EventFd;
 import io.github.vduse4j.bindings.Poll;
+import io.github.vduse4j.blockdev.uring.IoUringRing;
 import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
