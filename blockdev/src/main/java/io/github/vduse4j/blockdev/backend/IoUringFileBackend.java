@@ -156,7 +156,8 @@ public final class IoUringFileBackend extends FileBackedBackend {
         boolean uring = engine == null ? direct : engine.equals("io_uring");
         if (uring && ioUringUnavailable != null) {
             throw new IllegalArgumentException((engine == null ? "--direct needs io_uring, which" : "io_uring")
-                    + " is unavailable here: " + ioUringUnavailable);
+                    + " is unavailable here: " + ioUringUnavailable + "; export with --io-engine pread"
+                    + (direct ? " and without --direct" : "") + " (or allow io_uring: sysctl kernel.io_uring_disabled=0)");
         }
         if (!uring) {
             if (direct) {
