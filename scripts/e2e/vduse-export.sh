@@ -4,12 +4,11 @@
 # the backing file on the shared directory holds exactly what the guest wrote.
 set -uo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
-jar=$root/blockdev/target/vduse4j.jar
-[ -f "$jar" ] || { echo "vduse-export: $jar missing: build first (mvn -B package -DskipTests)" >&2; exit 1; }
+. "$root/scripts/lib/stage.sh"
 command -v fio >/dev/null || { echo "vduse-export: fio is missing (apt-get install fio)" >&2; exit 1; }
 data=$(mktemp -d "$root/target/e2e-vduse-export.XXXXXX" 2>/dev/null || { mkdir -p "$root/target"; mktemp -d "$root/target/e2e-vduse-export.XXXXXX"; })
 trap 'rm -rf "$data"' EXIT
-cp "$jar" "$data/vduse4j.jar"
+vduse4j_stage "$root" "$data" || exit 1
 cp "$root/scripts/lib/prom-parse.py" "$data/"
 log=$data/console.log
 "$root/scripts/vm/run" --cpus 2 --mem 2048 --timeout "${E2E_TIMEOUT:-1200}" --data "$data" -- \

@@ -10,14 +10,14 @@
 #   packed, mq the two halves of packed-mq on their own (not in the default list)
 #   viommu-mq  viommu with 2 queues (not in the default list)
 # Environment: E2E_VHOST_USER_MODES (default "plain viommu packed-mq"), E2E_TIMEOUT (per guest, s),
-#   E2E_JAR (the vduse4j jar), E2E_EXPORT_ARGS (more `vduse4j export` options, e.g. --io-engine pread), E2E_JAVA_OPTS (e.g. -Dvduse4j.vhostuser.iotlbTrace=true), E2E_QEMU_ARGS (added to
+#   E2E_VDUSE4J (the launcher, default bin/vduse4j), E2E_EXPORT_ARGS (more `vduse4j export` options, e.g. --io-engine pread), E2E_JAVA_OPTS (e.g. -Dvduse4j.vhostuser.iotlbTrace=true), E2E_QEMU_ARGS (added to
 #   every guest's QEMU command line, e.g. "-trace enable=vtd_inv_desc* -D /tmp/qemu.trace"), E2E_KEEP=1 (keep
 #   target/e2e-vhost-user.* with the consoles and the exports' logs).
 set -uo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
-jar=${E2E_JAR:-$root/blockdev/target/vduse4j.jar}
-[ -f "$jar" ] || { echo "vhost-user: $jar missing: build first (mvn -B package -DskipTests)" >&2; exit 1; }
-JAVA=${JAVA_HOME:-/usr/lib/jvm/temurin-25-jdk-amd64}/bin/java
+v4j=${E2E_VDUSE4J:-$root/bin/vduse4j}
+. "$root/scripts/lib/stage.sh"
+vduse4j_built "$root" || exit 1
 mkdir -p "$root/target"
 data=$(mktemp -d "$root/target/e2e-vhost-user.XXXXXX")
 pid=
@@ -41,8 +41,8 @@ for mode in ${E2E_VHOST_USER_MODES:-plain viommu packed-mq}; do
     sock=$data/vu-$mode.sock
     truncate -s 64M "$data/disk-$mode.img"
     start=$SECONDS
-    # shellcheck disable=SC2086 # E2E_JAVA_OPTS, E2E_EXPORT_ARGS: words
-    "$JAVA" ${E2E_JAVA_OPTS:-} -jar "$jar" export --transport vhost-user --socket "$sock" --file "$data/disk-$mode.img" \
+    # shellcheck disable=SC2086 # E2E_EXPORT_ARGS: words
+    JAVA_OPTS=${E2E_JAVA_OPTS:-} "$v4j" export --transport vhost-user --socket "$sock" --file "$data/disk-$mode.img" \
         --serial e2e-vu --queues "$queues" "${export_args[@]}" ${E2E_EXPORT_ARGS:-} \
         >"$data/export-$mode.out" 2>"$data/export-$mode.err" &
     pid=$!

@@ -3,7 +3,7 @@
 # /dev/vdX and print one "BENCH ..." line per run.
 #   BENCH peer=P group=G rw=RW qd=N jobs=N iops=N p50_us=X p99_us=X
 # The host side (lib/ratio-table.py) divides each row by the qemu-storage-daemon row of the same group, rw, qd and
-# jobs. Needs VDUSE4J_DATA (the --data share holding vduse4j.jar) and BENCH_RUNTIME (seconds per fio run);
+# jobs. Needs VDUSE4J_DATA (the --data share holding the staged CLI, bin/vduse4j) and BENCH_RUNTIME (seconds per fio run);
 # BENCH_JAVA_OPTS (optional) adds JVM options to every vduse4j export.
 D=${VDUSE4J_DATA:?no data share}
 JAVA=${JAVA_HOME:-/usr/lib/jvm/temurin-25-jdk-amd64}/bin/java
@@ -117,8 +117,7 @@ qsd_stop() {
 ours_export() { # ours_export LABEL EXPORT-OPTIONS...: vduse4j export as $dev
     local label=$1; shift
     rm -f /tmp/hs_err_*.log
-    # shellcheck disable=SC2086 # EXPORT_JAVA_OPTS holds several options
-    "$JAVA" $EXPORT_JAVA_OPTS -jar "$D/vduse4j.jar" export --name v4j0 --queue-size 256 ${BACKEND_CPU:+--cpus "$BACKEND_CPU"} "$@" \
+    JAVA_OPTS="$EXPORT_JAVA_OPTS" "$D/bin/vduse4j" export --name v4j0 --queue-size 256 ${BACKEND_CPU:+--cpus "$BACKEND_CPU"} "$@" \
         >/tmp/v4j.out 2>/tmp/v4j.err &
     pid=$!
     for _ in $(seq 600); do [ -s /tmp/v4j.out ] && break; kill -0 $pid 2>/dev/null || break; sleep 0.1; done

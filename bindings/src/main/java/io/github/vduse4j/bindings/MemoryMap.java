@@ -7,9 +7,10 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.FunctionDescriptor;
 import java.lang.foreign.MemorySegment;
 import java.lang.invoke.MethodHandle;
+import java.lang.ref.Reference;
 
 /**
- * {@code mmap}/{@code munmap}. A mapping is returned as a native segment of the mapped length;
+ * {@code mmap}/{@code munmap}/{@code madvise}. A mapping is returned as a native segment of the mapped length;
  * with an arena it is unmapped when the arena closes, without one the caller calls {@link #unmap}.
  */
 public final class MemoryMap {
@@ -31,6 +32,9 @@ public final class MemoryMap {
     public static final int MAP_HUGETLB = 0x40000;
     public static final int MAP_FIXED_NOREPLACE = 0x100000;
 
+    /** {@code madvise}: the range may be freed now; a private anonymous mapping reads back zeros afterwards. */
+    public static final int MADV_DONTNEED = 4;
+
     /** What {@code mmap} returns on failure: {@code (void *) -1}. */
     public static final long MAP_FAILED = -1L;
 
@@ -38,6 +42,8 @@ public final class MemoryMap {
             FunctionDescriptor.of(JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_LONG));
     private static final MethodHandle MUNMAP = Libc.downcall("munmap",
             FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_LONG));
+    private static final MethodHandle MADVISE = Libc.downcall("madvise",
+            FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_LONG, JAVA_INT));
 
     /**
      * {@code mmap(NULL, length, prot, flags, fd, offset)}, unmapped when {@code arena} closes.
@@ -63,6 +69,22 @@ public final class MemoryMap {
     /** {@code munmap} a segment returned by the arena-less {@link #map(long, int, int, int, long)}; never touch it afterwards. */
     public static void unmap(MemorySegment mapping) {
         unmap(mapping.address(), mapping.byteSize());
+    }
+
+    /**
+     * {@code madvise} on {@code mapping[offset, offset + length)}: 0, or {@code -errno} (no exception, no allocation:
+     * usable on a queue's request path). The range must start on a page boundary ({@code EINVAL} otherwise).
+     */
+    public static int adviseRaw(CallState st, MemorySegment mapping, long offset, long length, int advice) {
+        long address = Libc.address(mapping, offset, length);
+        int r;
+        try {
+            r = (int) MADVISE.invokeExact(st.capture, address, length, advice);
+        } catch (Throwable t) {
+            throw Libc.unexpected(t);
+        }
+        Reference.reachabilityFence(mapping);
+        return r < 0 ? -st.errno() : r;
     }
 
     private static long mmap(long length, int prot, int flags, int fd, long offset) {

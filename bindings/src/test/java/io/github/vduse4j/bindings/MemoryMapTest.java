@@ -79,4 +79,27 @@ class MemoryMapTest {
         MemoryMap.unmap(memory);
         assertFalse(mapped(memory.address()));
     }
+
+    @Test
+    void dontneedDropsPagesOfAPrivateAnonymousMappingAndTheyReadBackZero() {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment m = MemoryMap.map(3 * 4096, RW,
+                    MemoryMap.MAP_PRIVATE | MemoryMap.MAP_ANONYMOUS | MemoryMap.MAP_NORESERVE, -1, 0, arena);
+            m.set(JAVA_LONG, 0, 1);
+            m.set(JAVA_LONG, 4096, 2);
+            m.set(JAVA_LONG, 2 * 4096, 3);
+            CallState st = CallState.current();
+            assertEquals(0, MemoryMap.adviseRaw(st, m, 4096, 4096, MemoryMap.MADV_DONTNEED));
+            assertEquals(1, m.get(JAVA_LONG, 0));
+            assertEquals(0, m.get(JAVA_LONG, 4096), "dropped page reads back zero");
+            assertEquals(3, m.get(JAVA_LONG, 2 * 4096));
+            assertEquals(-Errno.EINVAL, MemoryMap.adviseRaw(st, m, 100, 4096, MemoryMap.MADV_DONTNEED), "unaligned start");
+        }
+    }
+
+    @Test
+    void aMappingLargerThanTheAddressSpaceFailsWithEnomem() {
+        expect(() -> MemoryMap.map(1L << 62, RW, MemoryMap.MAP_PRIVATE | MemoryMap.MAP_ANONYMOUS | MemoryMap.MAP_NORESERVE,
+                -1, 0, Arena.global()), "mmap", "ENOMEM", "length=" + (1L << 62));
+    }
 }

@@ -72,11 +72,20 @@ public final class BlockExport implements AutoCloseable {
         this.publication = publication;
     }
 
+    /**
+     * Starts describing an export.
+     *
+     * @return a builder with the defaults: VDUSE, name vduse4j0, 1 queue of 256, 512-byte blocks, split ring
+     */
     public static Builder builder() {
         return new Builder();
     }
 
-    /** The export's name: the VDUSE device name (e.g. {@code vduse4j0}), for vhost-user the one it was given. */
+    /**
+     * The export's name.
+     *
+     * @return the VDUSE device name (e.g. {@code vduse4j0}); for vhost-user the one it was given
+     */
     public String name() {
         return name;
     }
@@ -112,21 +121,38 @@ public final class BlockExport implements AutoCloseable {
         return blk.queueCount();
     }
 
+    /**
+     * How the device reaches its driver.
+     *
+     * @return the transport
+     */
     public Transport transport() {
         return vduse != null ? Transport.VDUSE : Transport.VHOST_USER;
     }
 
-    /** The vhost-user socket, if that is the transport. */
+    /**
+     * The vhost-user socket.
+     *
+     * @return the socket path, if that is the transport
+     */
     public Optional<Path> socket() {
         return vhostUser == null ? Optional.empty() : Optional.of(vhostUser.socketPath());
     }
 
-    /** The host block device the kernel made ({@code /dev/vdX}), if attached to virtio-vdpa. */
+    /**
+     * The host block device the kernel made.
+     *
+     * @return {@code /dev/vdX}, if attached to virtio-vdpa
+     */
     public Optional<Path> blockDevice() {
         return Optional.ofNullable(blockDevice);
     }
 
-    /** Size in bytes as the driver sees it. */
+    /**
+     * The size as the driver sees it.
+     *
+     * @return bytes
+     */
     public long capacity() {
         return blk.capacityBytes();
     }
@@ -134,17 +160,27 @@ public final class BlockExport implements AutoCloseable {
     /**
      * VDUSE with {@link Builder#hugepageBounce}: the hugepage bounce buffer, once the kernel uses it. Every data
      * buffer of every request lies in it, so a backend can register it once for zero-copy I/O.
+     *
+     * @return the bounce buffer's memory, once registered
      */
     public Optional<MemorySegment> bounceBuffer() {
         return vduse == null ? Optional.empty() : vduse.bounceBuffer();
     }
 
-    /** Per-queue counters (live: they keep counting; they survive device resets and reconnects). */
+    /**
+     * Per-queue counters (live: they keep counting; they survive device resets and reconnects).
+     *
+     * @return one entry per queue
+     */
     public List<QueueStats> stats() {
         return blk.queueStats();
     }
 
-    /** Features the driver accepted (0 before it started the device). */
+    /**
+     * Features the driver accepted.
+     *
+     * @return the negotiated feature bits, 0 before the driver started the device
+     */
     public long negotiatedFeatures() {
         return vduse != null ? vduse.negotiatedFeatures() : vhostUser.negotiatedFeatures();
     }
@@ -284,19 +320,34 @@ public final class BlockExport implements AutoCloseable {
             return this;
         }
 
-        /** VDUSE (default) or vhost-user (needs {@link #socket(Path)}). */
+        /**
+         * VDUSE (default) or vhost-user (needs {@link #socket(Path)}).
+         *
+         * @param transport the transport
+         * @return this builder
+         */
         public Builder transport(Transport transport) {
             this.transport = transport;
             return this;
         }
 
-        /** The Unix socket a vhost-user export listens on. */
+        /**
+         * The Unix socket a vhost-user export listens on.
+         *
+         * @param socket its path (created by {@link #start()}, removed by {@link BlockExport#close()})
+         * @return this builder
+         */
         public Builder socket(Path socket) {
             this.socket = socket;
             return this;
         }
 
-        /** The storage; the export owns it from {@link #start()} on and closes it. */
+        /**
+         * The storage; the export owns it from {@link #start()} on and closes it.
+         *
+         * @param backend the storage
+         * @return this builder
+         */
         public Builder backend(BlockBackend backend) {
             this.backend = backend;
             return this;
@@ -305,6 +356,9 @@ public final class BlockExport implements AutoCloseable {
         /**
          * The export's name (default {@code vduse4j0}; for vhost-user the socket's file name without extension): for
          * VDUSE also {@code /dev/vduse/NAME} and the vdpa device name; the run directory's {@code NAME}.
+         *
+         * @param name at most 63 characters, no {@code /}
+         * @return this builder
          */
         public Builder name(String name) {
             this.name = name;
@@ -312,35 +366,67 @@ public final class BlockExport implements AutoCloseable {
             return this;
         }
 
+        /**
+         * Request queues (virtqueues).
+         *
+         * @param queues 1..64, one poller thread each
+         * @return this builder
+         */
         public Builder queues(int queues) {
             this.queues = queues;
             return this;
         }
 
+        /**
+         * Entries per queue.
+         *
+         * @param queueSize a power of two, 4..32768
+         * @return this builder
+         */
         public Builder queueSize(int queueSize) {
             this.queueSize = queueSize;
             return this;
         }
 
-        /** Logical block size, 512 or 4096. */
+        /**
+         * Logical block size.
+         *
+         * @param blockSize 512 or 4096
+         * @return this builder
+         */
         public Builder blockSize(int blockSize) {
             this.blockSize = blockSize;
             return this;
         }
 
-        /** GET_ID answer (at most 20 ASCII characters). */
+        /**
+         * The serial the driver reads (GET_ID).
+         *
+         * @param serial at most 20 ASCII characters
+         * @return this builder
+         */
         public Builder serial(String serial) {
             this.serial = serial;
             return this;
         }
 
-        /** Offer the packed ring layout (VIRTIO_F_RING_PACKED). */
+        /**
+         * Offer the packed ring layout (VIRTIO_F_RING_PACKED).
+         *
+         * @param packed true to offer it
+         * @return this builder
+         */
         public Builder packed(boolean packed) {
             this.packed = packed;
             return this;
         }
 
-        /** How queue pollers wait and which CPUs they run on (default: adaptive polling, not pinned). */
+        /**
+         * How queue pollers wait and which CPUs they run on (default: adaptive polling, not pinned).
+         *
+         * @param settings poll mode, spin limit, CPUs
+         * @return this builder
+         */
         public Builder pollers(PollerSettings settings) {
             this.pollerSettings = settings;
             return this;
@@ -349,13 +435,21 @@ public final class BlockExport implements AutoCloseable {
         /**
          * VDUSE: put the bounce buffer in {@code size} bytes of 2 MiB hugepages registered with
          * VDUSE_IOTLB_REG_UMEM (0: the kernel's own pages, the default). Linux 6.1 fixes the size at 64 MiB.
+         *
+         * @param size bytes, a multiple of 2 MiB, or 0
+         * @return this builder
          */
         public Builder hugepageBounce(long size) {
             this.bounceSize = size;
             return this;
         }
 
-        /** Attach to the vdpa bus (default); false leaves that to the caller ({@code vdpa dev add}). */
+        /**
+         * Attach to the vdpa bus (default); false leaves that to the caller ({@code vdpa dev add}).
+         *
+         * @param attach whether {@link #start()} attaches the device
+         * @return this builder
+         */
         public Builder attach(boolean attach) {
             this.attach = attach;
             return this;
@@ -364,6 +458,8 @@ public final class BlockExport implements AutoCloseable {
         /**
          * Creates the device and, unless disabled, attaches it. On any failure everything created so far is
          * destroyed and the backend is closed before the exception (one actionable line) propagates.
+         *
+         * @return the running export; close it to stop
          *
          * @throws IllegalArgumentException for bad options
          * @throws TransportException when the kernel side cannot be set up
@@ -429,17 +525,20 @@ public final class BlockExport implements AutoCloseable {
                         name, pub);
             }
             requireRoot();
-            VduseControl control = VduseControl.open();
-            HugepageBounceBuffer bounce = null;
+            // Memory first (hugepages, RLIMIT_MEMLOCK): a refusal then leaves nothing in the kernel to undo.
+            HugepageBounceBuffer bounce = bounceSize > 0 ? HugepageBounceBuffer.allocate(bounceSize) : null;
+            VduseControl control = null;
             VduseDevice vduse;
             try {
-                bounce = bounceSize > 0 ? HugepageBounceBuffer.allocate(bounceSize) : null;
+                control = VduseControl.open();
                 vduse = VduseDevice.create(control, name, blk, pollerSettings, bounce); // owns both from here on
             } catch (RuntimeException e) {
                 if (bounce != null) {
                     bounce.close();
                 }
-                control.close();
+                if (control != null) {
+                    control.close();
+                }
                 throw e;
             }
             Path dev = null;

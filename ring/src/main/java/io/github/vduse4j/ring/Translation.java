@@ -4,6 +4,9 @@ import java.lang.foreign.MemorySegment;
 
 /** Mutable result of {@link GuestMemory#translate}: one per queue, reused for every lookup (no allocation). */
 public final class Translation {
+    /** An empty result, to be filled by {@link GuestMemory#translate}. */
+    public Translation() {}
+
     /** The long-lived segment of the whole mapping that holds the address. */
     public MemorySegment segment;
     /** Offset of the translated address inside {@link #segment}. */

@@ -26,15 +26,25 @@ public interface BackendQueue extends AutoCloseable {
     /**
      * Starts {@code request}. The backend finishes it with {@link BlockRequest#complete(int)} exactly once: before
      * returning (synchronous backends), later from {@link #poll()} on the same thread, or from a thread of its own.
+     *
+     * @param request a validated request whose buffers are the driver's own memory (valid during this call only)
      */
     void submit(BlockRequest request);
 
-    /** Reaps finished asynchronous work, completing those requests; returns how many completed. */
+    /**
+     * Reaps finished asynchronous work, completing those requests.
+     *
+     * @return how many requests completed
+     */
     default int poll() {
         return 0;
     }
 
-    /** Requests submitted but not yet completed (informational; the poller counts in-flight slots itself). */
+    /**
+     * Requests in flight (informational; the poller counts in-flight slots itself).
+     *
+     * @return requests submitted but not yet completed
+     */
     default int inflight() {
         return 0;
     }
@@ -43,6 +53,8 @@ public interface BackendQueue extends AutoCloseable {
      * An fd that becomes readable when asynchronous work completes (an eventfd the kernel signals), so the poller
      * can sleep on it together with the kick instead of spinning while requests are in flight; -1 if there is
      * none (synchronous backends complete everything inside {@link #submit}).
+     *
+     * @return the completion fd, or -1
      */
     default int completionFd() {
         return -1;

@@ -14,10 +14,13 @@ package io.github.vduse4j.blockdev.backend;
  */
 public interface BlockBackend extends AutoCloseable {
 
-    /** Size in bytes; a multiple of 512. May change after {@link #refreshCapacity()}. */
+    /**
+     * The size. May change after {@link #refreshCapacity()}.
+     *
+     * @return size in bytes, a multiple of 512
+     */
     long capacity();
 
-    /** Re-reads the size from the storage (e.g. after the backing file grew) and returns it. */
     /**
      * Sets the size to {@code bytes} (a multiple of 512) for backends whose size is theirs to choose (null, memory);
      * file-backed ones follow their file ({@link #refreshCapacity()}).
@@ -30,23 +33,42 @@ public interface BlockBackend extends AutoCloseable {
                 + " (truncate -s) and resize without a size");
     }
 
+    /**
+     * Re-reads the size from the storage (e.g. after the backing file grew).
+     *
+     * @return the new size in bytes
+     */
     default long refreshCapacity() {
         return capacity();
     }
 
-    /** True when the storage cannot be written; the device then offers VIRTIO_BLK_F_RO. */
+    /**
+     * Whether the storage cannot be written; the device then offers VIRTIO_BLK_F_RO.
+     *
+     * @return true for read-only storage
+     */
     boolean isReadOnly();
 
-    /** True when {@link BlockRequest#DISCARD} is supported. */
+    /**
+     * Whether the device offers DISCARD (VIRTIO_BLK_F_DISCARD).
+     *
+     * @return true when {@link BlockRequest#DISCARD} is supported
+     */
     boolean supportsDiscard();
 
-    /** True when {@link BlockRequest#WRITE_ZEROES} is supported. */
+    /**
+     * Whether the device offers WRITE_ZEROES (VIRTIO_BLK_F_WRITE_ZEROES).
+     *
+     * @return true when {@link BlockRequest#WRITE_ZEROES} is supported
+     */
     boolean supportsWriteZeroes();
 
     /**
      * True when a completed {@link BlockRequest#FLUSH} makes every write completed before it durable and
      * {@link #flush()} works. The device offers VIRTIO_BLK_F_CONFIG_WCE (a driver-selectable writethrough mode, which
      * relies on exactly that) only then. Default: false, so a backend opts in.
+     *
+     * @return true when FLUSH and {@link #flush()} make completed writes durable
      */
     default boolean supportsFlush() {
         return false;
@@ -70,10 +92,19 @@ public interface BlockBackend extends AutoCloseable {
         return 0;
     }
 
-    /** Opens the per-queue submission context used by one poller thread. */
+    /**
+     * Opens the per-queue submission context used by one poller thread (control path: may allocate).
+     *
+     * @param queueIndex the virtqueue's index, 0-based
+     * @return that queue's context, used only by its poller thread
+     */
     BackendQueue openQueue(int queueIndex);
 
-    /** A short description for logs and the CLI (e.g. {@code file /srv/disk.img}). */
+    /**
+     * A short description for logs and the CLI.
+     *
+     * @return e.g. {@code file /srv/disk.img}
+     */
     String describe();
 
     @Override

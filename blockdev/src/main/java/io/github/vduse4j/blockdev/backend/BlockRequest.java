@@ -21,15 +21,23 @@ import java.lang.foreign.MemorySegment;
  * status before the data.
  */
 public final class BlockRequest {
+    /** Read {@link #length()} bytes at {@link #offset()} into the buffers (VIRTIO_BLK_T_IN). */
     public static final int READ = 0;
+    /** Write the buffers' {@link #length()} bytes at {@link #offset()} (VIRTIO_BLK_T_OUT). */
     public static final int WRITE = 1;
+    /** Make every write completed before it durable (VIRTIO_BLK_T_FLUSH). */
     public static final int FLUSH = 2;
+    /** The ranges' contents may be dropped; they need not read back zero (VIRTIO_BLK_T_DISCARD). */
     public static final int DISCARD = 3;
+    /** The ranges must read back zero (VIRTIO_BLK_T_WRITE_ZEROES). */
     public static final int WRITE_ZEROES = 4;
 
     /** Completion status values (virtio 1.2 §5.2.6: VIRTIO_BLK_S_*). */
+    /** Success (VIRTIO_BLK_S_OK). */
     public static final int STATUS_OK = 0;
+    /** The storage failed the request (VIRTIO_BLK_S_IOERR). */
     public static final int STATUS_IOERR = 1;
+    /** The operation is not supported (VIRTIO_BLK_S_UNSUPP). */
     public static final int STATUS_UNSUPP = 2;
 
     private final int slot;
@@ -46,6 +54,11 @@ public final class BlockRequest {
 
     /** Receives finished requests; called on the queue's poller thread. */
     public interface CompletionSink {
+        /**
+         * Called by {@link BlockRequest#complete(int)}.
+         *
+         * @param request the finished request, its {@link BlockRequest#status()} set
+         */
         void completed(BlockRequest request);
     }
 
@@ -60,6 +73,12 @@ public final class BlockRequest {
         final boolean[] rangeUnmap;
         int rangeCount;
 
+        /**
+         * Lists of fixed capacity (control path).
+         *
+         * @param maxBuffers data buffers one request may carry
+         * @param maxRanges  DISCARD / WRITE_ZEROES ranges one request may carry
+         */
         public Scratch(int maxBuffers, int maxRanges) {
             segments = new MemorySegment[maxBuffers];
             segmentOffsets = new long[maxBuffers];
@@ -70,75 +89,148 @@ public final class BlockRequest {
         }
     }
 
+    /**
+     * A request slot (control path: the front end preallocates one per ring entry).
+     *
+     * @param slot    the slot's index in its queue
+     * @param scratch the queue's shared buffer and range lists
+     * @param sink    where {@link #complete(int)} hands the finished request
+     */
     public BlockRequest(int slot, Scratch scratch, CompletionSink sink) {
         this.slot = slot;
         this.scratch = scratch;
         this.sink = sink;
     }
 
-    /** Index of this request's slot in its queue. */
+    /**
+     * The slot.
+     *
+     * @return index of this request's slot in its queue
+     */
     public int slot() {
         return slot;
     }
 
-    /** One of {@link #READ}, {@link #WRITE}, {@link #FLUSH}, {@link #DISCARD}, {@link #WRITE_ZEROES}. */
+    /**
+     * The operation.
+     *
+     * @return one of {@link #READ}, {@link #WRITE}, {@link #FLUSH}, {@link #DISCARD}, {@link #WRITE_ZEROES}
+     */
     public int op() {
         return op;
     }
 
-    /** Device byte offset of a READ or WRITE. */
+    /**
+     * Where a READ or WRITE starts.
+     *
+     * @return device byte offset
+     */
     public long offset() {
         return offset;
     }
 
-    /** Total data bytes of a READ or WRITE (sum of the buffer lengths). */
+    /**
+     * How much a READ or WRITE moves.
+     *
+     * @return total data bytes (sum of the buffer lengths)
+     */
     public long length() {
         return length;
     }
 
+    /**
+     * Data buffers of a READ or WRITE, in device order.
+     *
+     * @return number of buffers
+     */
     public int bufferCount() {
         return scratch.bufferCount;
     }
 
-    /** The mapping that holds buffer {@code i}; address it with {@link #bufferOffset(int)}. */
+    /**
+     * The mapping that holds buffer {@code i}; address it with {@link #bufferOffset(int)}.
+     *
+     * @param i buffer index, {@code 0 <= i < bufferCount()}
+     * @return a long-lived segment of driver memory (not a slice per buffer)
+     */
     public MemorySegment buffer(int i) {
         return scratch.segments[i];
     }
 
+    /**
+     * Where buffer {@code i} starts in {@link #buffer(int)}.
+     *
+     * @param i buffer index
+     * @return byte offset in the mapping
+     */
     public long bufferOffset(int i) {
         return scratch.segmentOffsets[i];
     }
 
+    /**
+     * Length of buffer {@code i}.
+     *
+     * @param i buffer index
+     * @return bytes
+     */
     public int bufferLength(int i) {
         return scratch.lengths[i];
     }
 
-    /** Number of ranges of a DISCARD or WRITE_ZEROES. */
+    /**
+     * Ranges of a DISCARD or WRITE_ZEROES.
+     *
+     * @return number of ranges
+     */
     public int rangeCount() {
         return scratch.rangeCount;
     }
 
+    /**
+     * Where range {@code i} starts.
+     *
+     * @param i range index, {@code 0 <= i < rangeCount()}
+     * @return device byte offset
+     */
     public long rangeOffset(int i) {
         return scratch.rangeOffsets[i];
     }
 
+    /**
+     * Length of range {@code i}.
+     *
+     * @param i range index
+     * @return bytes
+     */
     public long rangeLength(int i) {
         return scratch.rangeLengths[i];
     }
 
-    /** WRITE_ZEROES only: the driver allows deallocating the range (VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP). */
+    /**
+     * WRITE_ZEROES only: whether the driver allows deallocating the range (VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP).
+     *
+     * @param i range index
+     * @return true when the range may be deallocated
+     */
     public boolean rangeMayUnmap(int i) {
         return scratch.rangeUnmap[i];
     }
 
+    /**
+     * The completion status.
+     *
+     * @return the {@code STATUS_*} value given to {@link #complete(int)}, -1 before
+     */
     public int status() {
         return status;
     }
 
     /**
-     * Finishes the request with a {@code STATUS_*} value. Call exactly once, from any thread (see the class comment);
+     * Finishes the request. Call exactly once, from any thread (see the class comment);
      * on a thread other than the queue's poller it costs a lock-free enqueue and at most one eventfd write per poller
      * pass, and never blocks.
+     *
+     * @param status a {@code STATUS_*} value
      */
     public void complete(int status) {
         if (failTransfer) {   // a short transfer (FaultInjectingBackend): never reported as success
@@ -170,7 +262,12 @@ public final class BlockRequest {
 
     // ---- filled by the virtio-blk front end ----
 
-    /** Starts a new request of {@code op} at device byte {@code offset}. */
+    /**
+     * Starts a new request, with empty buffer and range lists.
+     *
+     * @param op     the operation ({@link #READ} ...)
+     * @param offset device byte offset (READ, WRITE)
+     */
     public void reset(int op, long offset) {
         this.op = op;
         this.offset = offset;
@@ -181,12 +278,22 @@ public final class BlockRequest {
         scratch.rangeCount = 0;
     }
 
-    /** Capacity of the buffer list. */
+    /**
+     * Capacity of the buffer list.
+     *
+     * @return the most buffers one request may carry
+     */
     public int maxBuffers() {
         return scratch.lengths.length;
     }
 
-    /** Appends a data buffer; the caller checks {@link #maxBuffers()}. */
+    /**
+     * Appends a data buffer; the caller checks {@link #maxBuffers()}.
+     *
+     * @param segment       the long-lived mapping that holds it
+     * @param segmentOffset where it starts in {@code segment}
+     * @param len           its length in bytes
+     */
     public void addBuffer(MemorySegment segment, long segmentOffset, int len) {
         Scratch s = scratch;
         int i = s.bufferCount++;
@@ -196,12 +303,22 @@ public final class BlockRequest {
         length += len;
     }
 
-    /** Capacity of the range list. */
+    /**
+     * Capacity of the range list.
+     *
+     * @return the most ranges one request may carry
+     */
     public int maxRanges() {
         return scratch.rangeLengths.length;
     }
 
-    /** Appends a DISCARD / WRITE_ZEROES range in bytes; the caller checks {@link #maxRanges()}. */
+    /**
+     * Appends a DISCARD / WRITE_ZEROES range; the caller checks {@link #maxRanges()}.
+     *
+     * @param byteOffset device byte offset
+     * @param byteLength bytes
+     * @param mayUnmap   WRITE_ZEROES: the driver allows deallocation
+     */
     public void addRange(long byteOffset, long byteLength, boolean mayUnmap) {
         Scratch s = scratch;
         int i = s.rangeCount++;

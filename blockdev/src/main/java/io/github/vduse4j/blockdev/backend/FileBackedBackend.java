@@ -16,6 +16,11 @@ abstract sealed class FileBackedBackend implements BlockBackend permits FileBack
         this.capacity = file.size();
     }
 
+    /**
+     * The backing file.
+     *
+     * @return its path as given
+     */
     public Path path() {
         return file.path;
     }

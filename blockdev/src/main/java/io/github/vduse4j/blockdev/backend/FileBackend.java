@@ -23,6 +23,8 @@ public final class FileBackend extends FileBackedBackend {
     /**
      * Opens {@code path} read-write, or read-only when {@code readOnly}.
      *
+     * @param path     a regular file or block device
+     * @param readOnly open it read-only (the device then offers VIRTIO_BLK_F_RO)
      * @throws IllegalArgumentException with a one-line reason a user can act on
      */
     public FileBackend(Path path, boolean readOnly) {

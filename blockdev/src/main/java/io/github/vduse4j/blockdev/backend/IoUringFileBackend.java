@@ -1,6 +1,7 @@
 package io.github.vduse4j.blockdev.backend;
 
 import io.github.vduse4j.bindings.ErrnoException;
+import io.github.vduse4j.blockdev.uring.IoUringRing;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.nio.file.Path;
@@ -39,6 +40,7 @@ public final class IoUringFileBackend extends FileBackedBackend {
      * @param fixedFile   register the file with each ring ({@code IORING_REGISTER_FILES}) and use it as fixed file 0
      */
     public record Options(int queueDepth, int ringEntries, boolean direct, boolean fixedFile) {
+        /** Checks the sizes. */
         public Options {
             if (queueDepth < 1 || queueDepth > MAX_QUEUE_DEPTH) {
                 throw new IllegalArgumentException("io_uring queue depth must be 1.." + MAX_QUEUE_DEPTH + ", got " + queueDepth);
@@ -48,23 +50,51 @@ public final class IoUringFileBackend extends FileBackedBackend {
             }
         }
 
-        /** Queue depth 256, ring size from it, buffered I/O, fixed file. */
+        /**
+         * Queue depth 256, ring size from it, buffered I/O, fixed file.
+         *
+         * @return the default options
+         */
         public static Options defaults() {
             return new Options(256, 0, false, true);
         }
 
+        /**
+         * A copy with another queue depth.
+         *
+         * @param depth the new queue depth
+         * @return a copy with it
+         */
         public Options withQueueDepth(int depth) {
             return new Options(depth, ringEntries, direct, fixedFile);
         }
 
+        /**
+         * A copy with another ring size.
+         *
+         * @param entries the new SQ entries per ring (0: from the queue depth)
+         * @return a copy with them
+         */
         public Options withRingEntries(int entries) {
             return new Options(queueDepth, entries, direct, fixedFile);
         }
 
+        /**
+         * A copy with or without O_DIRECT.
+         *
+         * @param d open with O_DIRECT
+         * @return a copy with it
+         */
         public Options withDirect(boolean d) {
             return new Options(queueDepth, ringEntries, d, fixedFile);
         }
 
+        /**
+         * A copy with or without the fixed file.
+         *
+         * @param f register the file with each ring
+         * @return a copy with it
+         */
         public Options withFixedFile(boolean f) {
             return new Options(queueDepth, ringEntries, direct, f);
         }
@@ -74,15 +104,23 @@ public final class IoUringFileBackend extends FileBackedBackend {
     /** Zeros for WRITE_ZEROES where fallocate cannot do it; shared read-only by all queues; 4 KiB aligned for O_DIRECT. */
     final MemorySegment zeros = Arena.ofAuto().allocate(ZERO_CHUNK, 4096);
 
-    /** Opens {@code path} with {@link Options#defaults()}. */
+    /**
+     * Opens {@code path} with {@link Options#defaults()}.
+     *
+     * @param path     a regular file or block device
+     * @param readOnly open it read-only
+     */
     public IoUringFileBackend(Path path, boolean readOnly) {
         this(path, readOnly, Options.defaults());
     }
 
     /**
      * Opens {@code path} read-write, or read-only when {@code readOnly}. Rings are created per queue, in
-     * {@link #openQueue}; check {@link IoUringRing#probe()} first (or use {@link #openFile}).
+     * {@link #openQueue}; {@link #openFile} checks first that io_uring is available.
      *
+     * @param path     a regular file or block device
+     * @param readOnly open it read-only
+     * @param options  queue depth, ring size, O_DIRECT, fixed file
      * @throws IllegalArgumentException with a one-line reason a user can act on
      */
     public IoUringFileBackend(Path path, boolean readOnly, Options options) {
@@ -94,6 +132,12 @@ public final class IoUringFileBackend extends FileBackedBackend {
      * The file backend the CLI asks for. {@code engine}: {@code "io_uring"}, {@code "pread"}, or {@code null} for
      * the default: io_uring with {@code direct} (O_DIRECT, which needs it), {@link FileBackend} without.
      *
+     * @param path       a regular file or block device
+     * @param readOnly   open it read-only
+     * @param engine     {@code "io_uring"}, {@code "pread"} or {@code null}
+     * @param direct     open with O_DIRECT
+     * @param queueDepth requests one queue may have in flight (the virtqueue size)
+     * @return an {@code IoUringFileBackend} or a {@link FileBackend}
      * @throws IllegalArgumentException with a one-line reason (io_uring asked for but unavailable, O_DIRECT refused, ...)
      */
     public static BlockBackend openFile(Path path, boolean readOnly, String engine, boolean direct, int queueDepth) {
@@ -112,7 +156,8 @@ public final class IoUringFileBackend extends FileBackedBackend {
         boolean uring = engine == null ? direct : engine.equals("io_uring");
         if (uring && ioUringUnavailable != null) {
             throw new IllegalArgumentException((engine == null ? "--direct needs io_uring, which" : "io_uring")
-                    + " is unavailable here: " + ioUringUnavailable);
+                    + " is unavailable here: " + ioUringUnavailable + "; export with --io-engine pread"
+                    + (direct ? " and without --direct" : "") + " (or allow io_uring: sysctl kernel.io_uring_disabled=0)");
         }
         if (!uring) {
             if (direct) {
@@ -124,6 +169,11 @@ public final class IoUringFileBackend extends FileBackedBackend {
         return new IoUringFileBackend(path, readOnly, Options.defaults().withQueueDepth(depth).withDirect(direct));
     }
 
+    /**
+     * The options it was opened with.
+     *
+     * @return queue depth, ring size, O_DIRECT, fixed file
+     */
     public Options options() {
         return options;
     }

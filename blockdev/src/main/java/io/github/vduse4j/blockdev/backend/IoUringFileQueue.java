@@ -6,6 +6,7 @@ import io.github.vduse4j.bindings.ErrnoException;
 import io.github.vduse4j.bindings.EventFd;
 import io.github.vduse4j.bindings.FileIo;
 import io.github.vduse4j.bindings.uapi.Uapi;
+import io.github.vduse4j.blockdev.uring.IoUringRing;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;

@@ -9,6 +9,12 @@ public final class NullBackend implements BlockBackend {
     private volatile long capacity;
     private final boolean readOnly;
 
+    /**
+     * A device that stores nothing: writes are dropped, reads leave the buffers as they are.
+     *
+     * @param capacity the size it claims, in bytes
+     * @param readOnly refuse writes
+     */
     public NullBackend(long capacity, boolean readOnly) {
         this.capacity = capacity;
         this.readOnly = readOnly;

@@ -41,7 +41,13 @@ public final class Main implements Runnable {
             cmd.getErr().println("vduse4j: " + oneLine(ex));
             return 1;
         });
-        return cli.execute(args);
+        try {
+            return cli.execute(args);
+        } catch (OutOfMemoryError e) { // picocli hands Errors on; a heap or direct-memory limit at start-up
+            err.println("vduse4j: out of memory: " + oneLine(e) + "; use fewer or smaller queues (--queues,"
+                    + " --queue-size), or give the JVM more (JAVA_OPTS=-Xmx...)");
+            return 1;
+        }
     }
 
     static String oneLine(Throwable t) {

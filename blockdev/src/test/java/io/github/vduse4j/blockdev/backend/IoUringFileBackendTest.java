@@ -11,6 +11,7 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 import io.github.vduse4j.bindings.ErrnoException;
 import io.github.vduse4j.bindings.EventFd;
 import io.github.vduse4j.bindings.Poll;
+import io.github.vduse4j.blockdev.uring.IoUringRing;
 import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -618,9 +619,12 @@ class IoUringFileBackendTest {
         var asked = assertThrows(IllegalArgumentException.class,
                 () -> IoUringFileBackend.openFile(f, false, "io_uring", false, 64, reason));
         assertTrue(asked.getMessage().startsWith("io_uring is unavailable here: "), asked.getMessage());
+        assertTrue(asked.getMessage().endsWith("; export with --io-engine pread (or allow io_uring: sysctl"
+                + " kernel.io_uring_disabled=0)"), asked.getMessage());
         var direct = assertThrows(IllegalArgumentException.class,
                 () -> IoUringFileBackend.openFile(f, false, null, true, 64, reason));
         assertTrue(direct.getMessage().startsWith("--direct needs io_uring"), direct.getMessage());
+        assertTrue(direct.getMessage().contains("--io-engine pread and without --direct"), direct.getMessage());
         var preadDirect = assertThrows(IllegalArgumentException.class,
                 () -> IoUringFileBackend.openFile(f, false, "pread", true, 64, null));
         assertTrue(preadDirect.getMessage().contains("--direct needs --io-engine io_uring"), preadDirect.getMessage());

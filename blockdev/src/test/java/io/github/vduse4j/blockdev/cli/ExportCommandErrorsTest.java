@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeFalse;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import io.github.vduse4j.engine.vduse.VduseControl;
 import java.io.IOException;
@@ -111,5 +112,33 @@ class ExportCommandErrorsTest {
     void hostWithoutVduseSaysWhichModulesToLoad() {
         assumeFalse(Files.exists(VduseControl.CONTROL), "this host has VDUSE; the guest tests cover it");
         CliRun.assertOneLine(CliRun.run("export", "--null", "1G"), 1, "/dev/vduse/control", "modprobe vduse virtio_vdpa");
+    }
+
+    /**
+     * A RAM disk the kernel will not map (99999 TiB is beyond the 128 TiB of user address space) gets one line with
+     * the size and what to do, on both transports, before anything is created (issue 19: it was an
+     * OutOfMemoryError stack trace).
+     */
+    @Test
+    void ramDiskTooLargeToMap(@TempDir Path dir) {
+        CliRun.assertOneLine(CliRun.run("export", "--memory", "99999T"), 1,
+                "cannot map a RAM disk of 97.7 PiB", "ENOMEM", "smaller --memory SIZE", "--file");
+        Path sock = dir.resolve("m.sock");
+        CliRun.assertOneLine(CliRun.run("export", "--memory", "99999T", "--transport", "vhost-user", "--socket",
+                sock.toString()), 1, "cannot map a RAM disk of 97.7 PiB", "smaller --memory SIZE", "--file");
+        assertTrue(Files.notExists(sock), "no socket left behind");
+    }
+
+    /** A hugepage bounce buffer without free hugepages: one line naming the sysctl, before any VDUSE call. */
+    @Test
+    void hugepageBounceWithoutHugepages() throws IOException {
+        assumeTrue(freeHugepages() < 32, "this host has 32 free hugepages");
+        CliRun.assertOneLine(CliRun.run("export", "--null", "1G", "--bounce", "hugepages"), 1,
+                "needs 32 free 2 MiB hugepages", "echo 32 > /proc/sys/vm/nr_hugepages");
+    }
+
+    static long freeHugepages() throws IOException {
+        return Files.readAllLines(Path.of("/proc/meminfo")).stream().filter(l -> l.startsWith("HugePages_Free:"))
+                .mapToLong(l -> Long.parseLong(l.replaceAll("[^0-9]", ""))).findFirst().orElse(0);
     }
 }

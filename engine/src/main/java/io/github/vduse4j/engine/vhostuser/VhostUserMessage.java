@@ -23,6 +23,9 @@ public final class VhostUserMessage {
     private static final ValueLayout.OfInt U32 = ValueLayout.JAVA_INT_UNALIGNED;
     private static final ValueLayout.OfLong U64 = ValueLayout.JAVA_LONG_UNALIGNED;
 
+    /** An empty message, reused for every message of one channel. */
+    public VhostUserMessage() {}
+
     private final MemorySegment buffer = Arena.ofAuto().allocate(HEADER_SIZE + MAX_PAYLOAD, 8);
     private final MemorySegment payload = buffer.asSlice(HEADER_SIZE, MAX_PAYLOAD);
     private int request;

@@ -1,4 +1,4 @@
-package io.github.vduse4j.blockdev.backend;
+package io.github.vduse4j.blockdev.uring;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;

@@ -1,4 +1,4 @@
-package io.github.vduse4j.blockdev.backend;
+package io.github.vduse4j.blockdev.uring;
 
 import io.github.vduse4j.bindings.CallState;
 import io.github.vduse4j.bindings.Errno;
