@@ -3,13 +3,12 @@
 # and a real target: boots the VDUSE test guest once (scripts/vm) and runs scripts/e2e/bridge-guest in it.
 set -uo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
-jar=$root/blockdev/target/vduse4j.jar
-[ -f "$jar" ] || { echo "bridge: $jar missing: build first (mvn -B package -DskipTests)" >&2; exit 1; }
+. "$root/scripts/lib/stage.sh"
 command -v fio >/dev/null || { echo "bridge: fio is missing (apt-get install fio)" >&2; exit 1; }
 command -v qemu-storage-daemon >/dev/null || { echo "bridge: qemu-storage-daemon is missing (apt-get install qemu-system-common)" >&2; exit 1; }
 data=$(mktemp -d "$root/target/e2e-bridge.XXXXXX" 2>/dev/null || { mkdir -p "$root/target"; mktemp -d "$root/target/e2e-bridge.XXXXXX"; })
 trap 'rm -rf "$data"' EXIT
-cp "$jar" "$data/vduse4j.jar"
+vduse4j_stage "$root" "$data" || exit 1
 log=$data/console.log
 "$root/scripts/vm/run" --cpus 2 --mem 2048 --timeout "${E2E_TIMEOUT:-900}" --data "$data" -- \
     /bin/bash -c "$(cat "$root/scripts/e2e/bridge-guest")" bridge-guest </dev/null 2>&1 | tee "$log"

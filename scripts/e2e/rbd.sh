@@ -12,13 +12,12 @@
 #   7. a QEMU TCG guest with vhost-user-blk-pci on an --rbd export runs scripts/e2e/vhost-user-guest (fio verify,
 #      writethrough switch, checksum); `rbd export` of the image holds the guest's checksum (E2E_RBD_GUEST=0 skips;
 #      the boot takes the shared guest lock /tmp/vduse4j-guest.lock).
-# Environment: E2E_JAR, E2E_KEEP=1 (keep target/e2e-rbd.* with the logs and the cluster's), E2E_RBD_RUNTIME (s per bench).
+# Environment: E2E_KEEP=1 (keep target/e2e-rbd.* with the logs and the cluster's), E2E_RBD_RUNTIME (s per bench).
 set -uo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
-jar=${E2E_JAR:-$root/blockdev/target/vduse4j.jar}
-[ -f "$jar" ] || { echo "rbd: $jar missing: build first (mvn -B package -DskipTests)" >&2; exit 1; }
-JAVA=${JAVA_HOME:-/usr/lib/jvm/temurin-25-jdk-amd64}/bin/java
-J=("$JAVA" --enable-native-access=ALL-UNNAMED -jar "$jar")
+. "$root/scripts/lib/stage.sh"
+vduse4j_built "$root" || exit 1
+J=("$root/bin/vduse4j")
 runtime=${E2E_RBD_RUNTIME:-4}
 seed=7
 mkdir -p "$root/target"
