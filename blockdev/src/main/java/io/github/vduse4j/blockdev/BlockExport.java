@@ -90,7 +90,11 @@ public final class BlockExport implements AutoCloseable {
         return name;
     }
 
-    /** Where the export publishes its control socket and stats file ({@code /run/vduse4j/NAME}), if it does. */
+    /**
+     * Where the export publishes its control socket and stats file ({@code /run/vduse4j/NAME}), if it does.
+     *
+     * @return the export's own directory under {@link Builder#runDirectory(Path)}'s root, if one was given
+     */
     public Optional<Path> runDirectory() {
         return publication == null ? Optional.empty() : Optional.of(publication.dir());
     }
@@ -98,6 +102,8 @@ public final class BlockExport implements AutoCloseable {
     /**
      * What the driver side is doing: {@code running} (the driver started the device, or a frontend is connected),
      * {@code waiting} (no driver yet / no frontend connected) or {@code stopped}.
+     *
+     * @return {@code running}, {@code waiting} or {@code stopped} (after {@link #close()})
      */
     public synchronized String state() {
         if (closed) {
@@ -107,16 +113,29 @@ public final class BlockExport implements AutoCloseable {
         return up ? "running" : "waiting";
     }
 
-    /** Where the Prometheus endpoint listens, if there is one. */
+    /**
+     * Where the Prometheus endpoint listens, if there is one.
+     *
+     * @return the bound address (the real port when 0 was asked for), if {@link Builder#metrics} was set
+     */
     public Optional<InetSocketAddress> metricsAddress() {
         return metricsEndpoint == null ? Optional.empty() : Optional.of(metricsEndpoint.address());
     }
 
-    /** The backend's description, e.g. {@code null 1073741824 bytes}. */
+    /**
+     * The backend's description, e.g. {@code null 1073741824 bytes}.
+     *
+     * @return {@link BlockBackend#describe()} of the export's backend
+     */
     public String backendDescription() {
         return blk.backend().describe();
     }
 
+    /**
+     * How many queues the device has.
+     *
+     * @return the queue count
+     */
     public int queueCount() {
         return blk.queueCount();
     }
@@ -205,6 +224,8 @@ public final class BlockExport implements AutoCloseable {
     /**
      * Sets the size of a backend whose size is its own (null, memory) and tells the driver, as {@link #resize()}.
      *
+     * @param bytes the new size in bytes, a multiple of the block size
+     * @return the new size in bytes
      * @throws UnsupportedOperationException for file-backed exports (resize the file, then {@link #resize()})
      * @throws IllegalArgumentException for a size the backend cannot take
      */
@@ -293,6 +314,9 @@ public final class BlockExport implements AutoCloseable {
         /**
          * Serve Prometheus metrics at {@code http://ADDRESS/metrics} (port 0: any free one; see
          * {@link BlockExport#metricsAddress()}). Default: no endpoint.
+         *
+         * @param address where to listen, or null for no endpoint
+         * @return this builder
          */
         public Builder metrics(InetSocketAddress address) {
             this.metrics = address;
@@ -302,19 +326,33 @@ public final class BlockExport implements AutoCloseable {
         /**
          * Publish the export under {@code root} ({@code root/NAME/control}, the control socket, and
          * {@code root/NAME/stats}, the live stats file; see {@code RunDirectory.defaultRoot()}); null (default): not.
+         *
+         * @param root the directory to publish under, or null
+         * @return this builder
          */
         public Builder runDirectory(Path root) {
             this.runRoot = root;
             return this;
         }
 
-        /** What the control socket's {@code stop} command does (default: close the export). */
+        /**
+         * What the control socket's {@code stop} command does (default: close the export on a new daemon thread).
+         * Only used with {@link #runDirectory(Path)}.
+         *
+         * @param onStop the action, or null for the default
+         * @return this builder
+         */
         public Builder onStop(Runnable onStop) {
             this.onStop = onStop;
             return this;
         }
 
-        /** Report requests at least this slow as JFR {@code vduse4j.SlowRequest} events (default: none). */
+        /**
+         * Report requests at least this slow as JFR {@code vduse4j.SlowRequest} events (default: none).
+         *
+         * @param threshold the latency from which a request is reported, or null for none
+         * @return this builder
+         */
         public Builder slowRequestThreshold(Duration threshold) {
             this.slowRequest = threshold;
             return this;

@@ -25,6 +25,8 @@ public interface BlockBackend extends AutoCloseable {
      * Sets the size to {@code bytes} (a multiple of 512) for backends whose size is theirs to choose (null, memory);
      * file-backed ones follow their file ({@link #refreshCapacity()}).
      *
+     * @param bytes the new size in bytes
+     * @return the new size in bytes
      * @throws UnsupportedOperationException if this backend's size follows something else
      * @throws IllegalArgumentException if it cannot take that size
      */
@@ -87,6 +89,8 @@ public interface BlockBackend extends AutoCloseable {
     /**
      * The smallest discard, in bytes, the storage really deallocates (a power of two); the device advertises it as
      * {@code discard_sector_alignment} when it exceeds the block size. 0: the block size.
+     *
+     * @return the discard granularity in bytes, or 0 for the block size (the default)
      */
     default int discardGranularity() {
         return 0;

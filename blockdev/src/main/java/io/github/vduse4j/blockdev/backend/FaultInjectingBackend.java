@@ -27,17 +27,43 @@ import java.util.concurrent.locks.LockSupport;
  * Counters say what was injected. Randomness is seeded ({@code seed=}), per queue.
  */
 public final class FaultInjectingBackend implements BlockBackend {
+    /**
+     * Op bits of {@link Rule#ops()}: READ, WRITE, FLUSH (matches any range), DISCARD (DISCARD and WRITE_ZEROES,
+     * matched on their first range), and all of them.
+     */
     public static final int OP_READ = 1, OP_WRITE = 2, OP_FLUSH = 4, OP_DISCARD = 8, OP_ALL = 15;
 
     /** What a rule does. */
-    public enum Kind { EIO, SHORT, DELAY }
+    public enum Kind {
+        /** Complete the request with an I/O error without passing it on. */
+        EIO,
+        /** Transfer only the first half of the buffers, then complete with an I/O error (reads and writes only). */
+        SHORT,
+        /** Hold the submitting thread for a while, then pass the request on. */
+        DELAY
+    }
 
     /**
      * One rule: {@code kind} on {@code ops} for requests overlapping {@code [rangeStart, rangeEnd)} with probability
      * {@code rate}, at most {@code count} times (-1: no limit); DELAY waits {@code minNanos..maxNanos}.
+     *
+     * @param kind       what the rule does
+     * @param ops        the ops it applies to: {@code OP_*} bits, at least one
+     * @param rangeStart first byte of the range, inclusive
+     * @param rangeEnd   end of the range, exclusive ({@code Long.MAX_VALUE}: to the end of the device)
+     * @param rate       probability in [0, 1] that a matching request is hit
+     * @param count      the most times the rule fires; negative: no limit
+     * @param minNanos   shortest delay in nanoseconds (DELAY only; 0 otherwise)
+     * @param maxNanos   longest delay in nanoseconds, inclusive, at least {@code minNanos} (equal: a fixed delay)
      */
     public record Rule(Kind kind, int ops, long rangeStart, long rangeEnd, double rate, long count,
                        long minNanos, long maxNanos) {
+        /**
+         * Checks the rule.
+         *
+         * @throws IllegalArgumentException if {@code ops} is empty or has unknown bits, the range is empty or
+         *         negative, {@code rate} is outside [0, 1], or the delay bounds are negative or reversed
+         */
         public Rule {
             if (ops == 0 || (ops & ~OP_ALL) != 0) throw new IllegalArgumentException("no ops");
             if (rangeStart < 0 || rangeEnd <= rangeStart) throw new IllegalArgumentException("empty range");
@@ -62,6 +88,14 @@ public final class FaultInjectingBackend implements BlockBackend {
     private final AtomicLong delayNanos = new AtomicLong();
     private final AtomicLong requestsSeen = new AtomicLong();
 
+    /**
+     * Wraps a backend.
+     *
+     * @param inner the backend requests are passed on to; everything but {@link #openQueue} and
+     *              {@link #describe()} is delegated to it unchanged
+     * @param rules the rules, in order (copied; the first matching error rule wins)
+     * @param seed  seed of the random choices; each queue derives its own generator from it
+     */
     public FaultInjectingBackend(BlockBackend inner, List<Rule> rules, long seed) {
         this.inner = inner;
         this.rules = List.copyOf(rules);
@@ -70,14 +104,39 @@ public final class FaultInjectingBackend implements BlockBackend {
         for (int i = 0; i < remaining.length; i++) remaining[i] = new AtomicLong(this.rules.get(i).count());
     }
 
-    /** Errors injected ({@code eio} rules). */
+    /**
+     * Errors injected ({@code eio} rules).
+     *
+     * @return requests completed with an I/O error without reaching the inner backend
+     */
     public long errorsInjected() { return errorsInjected.get(); }
-    /** Short transfers injected (each completed with an I/O error). */
+
+    /**
+     * Short transfers injected (each completed with an I/O error).
+     *
+     * @return requests truncated by a {@code short} rule
+     */
     public long shortTransfers() { return shortTransfers.get(); }
-    /** Delays injected and their total length. */
+
+    /**
+     * Delays injected.
+     *
+     * @return how many times a {@code delay} rule held a request
+     */
     public long delaysInjected() { return delaysInjected.get(); }
+
+    /**
+     * Total length of the delays injected.
+     *
+     * @return the sum of all delays, in nanoseconds
+     */
     public long delayNanos() { return delayNanos.get(); }
-    /** Requests that passed through the wrapper. */
+
+    /**
+     * Requests that passed through the wrapper.
+     *
+     * @return requests submitted to any queue of this backend, faulty or not
+     */
     public long requestsSeen() { return requestsSeen.get(); }
 
     @Override public long capacity() { return inner.capacity(); }
@@ -94,7 +153,11 @@ public final class FaultInjectingBackend implements BlockBackend {
         return inner.describe() + " with injected faults " + rules.size() + " rule" + (rules.size() == 1 ? "" : "s");
     }
 
-    /** A one-line account of what was injected, for logs at shutdown. */
+    /**
+     * A one-line account of what was injected, for logs at shutdown.
+     *
+     * @return the counters as one line
+     */
     public String summary() {
         return String.format(Locale.ROOT, "faults injected: %d EIO, %d short transfers (EIO), %d delays (%.3f s) "
                 + "in %d requests", errorsInjected(), shortTransfers(), delaysInjected(), delayNanos() / 1e9,
@@ -197,6 +260,8 @@ public final class FaultInjectingBackend implements BlockBackend {
      * {@code time=DUR} or {@code time=MIN-MAX} (DUR: 5ms, 2s, 500us). Example:
      * {@code eio:read+write:range=1M-2M,delay:write:time=35s:count=1}.
      *
+     * @param spec the rules as the CLI takes them
+     * @return the rules, in the order given
      * @throws IllegalArgumentException with a one-line reason
      */
     public static List<Rule> parse(String spec) {

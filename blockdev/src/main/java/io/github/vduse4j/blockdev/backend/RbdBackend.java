@@ -51,9 +51,21 @@ public final class RbdBackend implements BlockBackend {
     private static final int REAP_BATCH = 64;
     private static final long IOV_BYTES = iovec.sizeof();
 
-    /** {@code POOL/IMAGE[@SNAP]}. */
+    /**
+     * {@code POOL/IMAGE[@SNAP]}.
+     *
+     * @param pool     the rados pool
+     * @param image    the RBD image in that pool
+     * @param snapshot the image's snapshot to open (read-only), or null for the image itself
+     */
     public record Spec(String pool, String image, String snapshot) {
-        /** Parses {@code POOL/IMAGE[@SNAP]}; throws IllegalArgumentException with one line. */
+        /**
+         * Parses {@code POOL/IMAGE[@SNAP]}.
+         *
+         * @param s the text, e.g. {@code rbd/disk1} or {@code rbd/disk1@snap1}
+         * @return the parsed spec
+         * @throws IllegalArgumentException with one line if {@code s} is not of that form
+         */
         public static Spec parse(String s) {
             int slash = s.indexOf('/');
             int at = s.indexOf('@');
@@ -89,12 +101,14 @@ public final class RbdBackend implements BlockBackend {
     /**
      * Connects and opens the image. Call from an unpinned thread: librados' threads inherit the caller's CPU mask.
      *
+     * @param spec            the image (and snapshot) to open
      * @param cephConf        ceph.conf path, or null for librados' default search ($CEPH_CONF, /etc/ceph/ceph.conf)
      * @param cephId          client name without "client." (null: admin)
      * @param readOnly        open read-only (forced for a snapshot: a snapshot opened writable is refused)
      * @param zeroCopyWrites  let librbd send write buffers without copying (only if they cannot change meanwhile)
      * @param queues          how many queues will be opened (decides who reaps completions)
      * @param connectTimeoutSeconds bound of the connect and of mon operations
+     * @return the open backend
      * @throws IllegalArgumentException with one line on bad input or a cluster that cannot be used
      */
     public static RbdBackend open(Spec spec, Path cephConf, String cephId, boolean readOnly, boolean zeroCopyWrites,
@@ -236,7 +250,11 @@ public final class RbdBackend implements BlockBackend {
     @Override
     public void flush() {}
 
-    /** Cluster errors so far (each completed a request with IOERR). */
+    /**
+     * Cluster errors so far (each completed a request with IOERR).
+     *
+     * @return how many requests librbd failed
+     */
     public long errors() {
         return errors.get();
     }
