@@ -214,13 +214,14 @@ final class ExportCommand implements Callable<Integer> {
             throw new CommandLine.ParameterException(cl, "--vhost-user-target takes the device's settings from the"
                     + " target: drop --readonly, --packed, --serial and --block-size");
         }
-        VhostUserBridge bridge = VhostUserBridge.start(source.vhostUserTarget, name, queues, queueSize, bounceSize(),
+        String bridgeName = name != null ? name : "vduse4j0"; // the VDUSE default, as for any VDUSE export
+        VhostUserBridge bridge = VhostUserBridge.start(source.vhostUserTarget, bridgeName, queues, queueSize, bounceSize(),
                 !noAttach, pollerSettings());
         CountDownLatch stop = new CountDownLatch(1);
         ProcessSignals.install(stop::countDown, () -> { });
         Thread hook = new Thread(bridge::close, "vduse4j-shutdown");
         Runtime.getRuntime().addShutdownHook(hook);
-        String where = bridge.blockDevice().map(Path::toString).orElse("/dev/vduse/" + name);
+        String where = bridge.blockDevice().map(Path::toString).orElse("/dev/vduse/" + bridgeName);
         System.out.println(where);
         System.out.flush();
         System.err.printf("vduse4j: bridging vhost-user-blk target %s as %s (%d queue%s x %d, %s polling); stop with"
@@ -232,7 +233,7 @@ final class ExportCommand implements Callable<Integer> {
         }
         bridge.close();
         Runtime.getRuntime().removeShutdownHook(hook);
-        System.err.println("vduse4j: " + name + " removed");
+        System.err.println("vduse4j: " + bridgeName + " removed");
         return 0;
     }
 
