@@ -45,6 +45,7 @@ class ExportCommandErrorsTest {
     void badNumbers() {
         CliRun.assertOneLine(CliRun.run("export", "--null", "1G", "--block-size", "1024"), 2, "--block-size must be 512 or 4096");
         CliRun.assertOneLine(CliRun.run("export", "--null", "1G", "--queue-size", "100"), 2, "--queue-size must be a power of two");
+        CliRun.assertOneLine(CliRun.run("export", "--null", "1G", "--queue-size", "65536"), 2, "in 4..32768, got 65536");
         CliRun.assertOneLine(CliRun.run("export", "--null", "1G", "--queues", "0"), 2, "--queues must be 1..64");
         CliRun.assertOneLine(CliRun.run("export", "--null", "1G", "--queues", "two"), 2, "two");
     }
