@@ -246,7 +246,8 @@ class QueuePollerTest {
         handler.explode = true;
         addAndKick(1);
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
-        while (poller.failure() == null && System.nanoTime() < deadline) {
+        // the poller records the failure before its thread ends: wait for both
+        while ((poller.failure() == null || poller.isRunning()) && System.nanoTime() < deadline) {
             Thread.sleep(5);
         }
         assertNotNull(poller.failure());
