@@ -86,7 +86,11 @@ public final class RunDirectory {
                 }
             }
             remove(dir); // left behind by a dead export
-            Files.createDirectory(dir, PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rwx------")));
+            if (Files.isDirectory(dir)) { // it holds files that are not ours (the VDUSE reconnect log): keep them
+                Files.setPosixFilePermissions(dir, PosixFilePermissions.fromString("rwx------"));
+            } else {
+                Files.createDirectory(dir, PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rwx------")));
+            }
             return dir;
         }
     }
@@ -96,15 +100,17 @@ public final class RunDirectory {
         Files.setPosixFilePermissions(dir, PosixFilePermissions.fromString("rwxr-xr-x"));
     }
 
-    /** Deletes an export's directory and what it holds. */
+    /**
+     * Deletes an export's control socket and stats file, and its directory if nothing else is left in it (another
+     * file there, such as the VDUSE reconnect log, belongs to someone else and outlives the process on purpose).
+     */
     public static void remove(Path dir) {
-        try (DirectoryStream<Path> ds = Files.newDirectoryStream(dir)) {
-            for (Path p : ds) {
-                Files.deleteIfExists(p);
-            }
+        try {
+            Files.deleteIfExists(dir.resolve(CONTROL));
+            Files.deleteIfExists(dir.resolve(STATS));
             Files.deleteIfExists(dir);
         } catch (IOException e) {
-            // nothing to remove, or not ours
+            // nothing to remove, not ours, or not empty
         }
     }
 
