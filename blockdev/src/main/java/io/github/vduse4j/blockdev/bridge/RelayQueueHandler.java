@@ -137,7 +137,6 @@ public final class RelayQueueHandler implements QueueHandler {
             }
             work++;
             if (r == Virtqueue.CHAIN_ERROR) {
-                stats.popped();
                 stats.chainError();
                 if (chain.id() >= 0) {
                     queue.complete(chain.id(), 0);   // §2.7.8 / §2.8.21: give the buffer back

@@ -146,7 +146,6 @@ final class VirtioBlkQueueHandler implements QueueHandler, BlockRequest.Completi
             } else if (r == Virtqueue.CHAIN_ERROR) {
                 // The chain cannot be walked safely, so there is no trustworthy status byte to write: return
                 // the buffer with length 0 so the driver does not lose the descriptor (§2.7.8 / §2.8.21).
-                stats.popped();
                 stats.chainError();
                 if (chain.id() >= 0) {
                     queue.complete(chain.id(), 0);

@@ -277,9 +277,12 @@ class VirtioBlkQueueHandlerTest {
         driver.chain().readable(h, 16).writable(0x7fff_0000_0000L, 4096).writable(st, 1).add(1);
         assertEquals(0, serveOne().len);
         assertEquals(1, handler.stats().chainErrors());
+        assertEquals(0, handler.stats().inflight(), "a chain error is not a request in flight");
         var r = BlkRequests.add(driver, VirtioBlk.T_IN, 0, 512, 1, true, 2);
         serveOne();
         assertEquals(VirtioBlk.S_OK, status(r), "the queue keeps working");
+        assertEquals(0, handler.stats().inflight());
+        assertEquals(1, handler.stats().requests(), "the chain error is counted as an error, not a request");
     }
 
     /** Many random requests in flight at once, checked against a model of the disk. */
