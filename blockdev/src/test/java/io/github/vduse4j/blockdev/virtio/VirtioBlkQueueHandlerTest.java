@@ -268,6 +268,31 @@ class VirtioBlkQueueHandlerTest {
         assertEquals(VirtioBlk.S_OK, status(r));
     }
 
+    /**
+     * A pass that stops at its budget hands its clock read to the next pass as that pass's pop time (one clock read
+     * per request for one-chain passes), but only to the very next call: a call with budget 0 in between (the
+     * poller's drain before a pause) ends it, so the time paused is never counted as a request's latency.
+     */
+    @ParameterizedTest(name = "packed={0}")
+    @ValueSource(booleans = {false, true})
+    void theCarriedClockReadIsUsedOnlyByTheNextPass(boolean packed) throws InterruptedException {
+        setUp(packed, false);
+        BlkRequests.add(driver, VirtioBlk.T_IN, 0, 512, 1, true, 1);
+        BlkRequests.add(driver, VirtioBlk.T_IN, 1, 512, 1, true, 2);
+        assertEquals(1, handler.process(queue, 1), "stopped at its budget with a chain still waiting");
+        assertEquals(1, handler.process(queue, 1), "the next pass pops it");
+        BlkRequests.add(driver, VirtioBlk.T_IN, 2, 512, 1, true, 3);
+        assertEquals(1, handler.process(queue, 1));
+        handler.process(queue, 0);   // the drain
+        Thread.sleep(300);           // paused
+        BlkRequests.add(driver, VirtioBlk.T_IN, 3, 512, 1, true, 4);
+        assertEquals(1, handler.process(queue, 64));
+        queue.publish();
+        assertEquals(4, handler.stats().requests());
+        long max = handler.stats().counter(io.github.vduse4j.engine.control.StatsLayout.LATENCY_MAX);
+        assertTrue(max < 300_000_000L, "the pause is not a request's latency: max " + max + " ns");
+    }
+
     @ParameterizedTest(name = "packed={0}")
     @ValueSource(booleans = {false, true})
     void descriptorOutsideMemoryIsAChainErrorNotACrash(boolean packed) {
