@@ -288,8 +288,9 @@ public final class BlockExport implements AutoCloseable {
         return new ExportPublication.Commands() {
             @Override
             public Map<String, Object> info() {
-                return ExportPublication.info(name, transport() == Transport.VDUSE ? "vduse" : "vhost-user",
-                        blockDevice().map(Path::toString).orElse(socket().map(Path::toString).orElse("/dev/vduse/" + name)),
+                String device = blockDevice().or(BlockExport.this::socket).map(Path::toString)
+                        .orElse("/dev/vduse/" + name);
+                return ExportPublication.info(name, transport() == Transport.VDUSE ? "vduse" : "vhost-user", device,
                         backendDescription(), capacity(), queueCount(), state(), metricsAddress().orElse(null));
             }
 

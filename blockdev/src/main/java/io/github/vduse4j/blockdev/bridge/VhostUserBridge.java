@@ -23,8 +23,8 @@ import io.github.vduse4j.engine.vduse.VduseDevice;
 import io.github.vduse4j.ring.VirtioRing;
 import java.io.IOException;
 import java.lang.foreign.MemorySegment;
-import java.net.InetSocketAddress;
 import java.lang.foreign.ValueLayout;
+import java.net.InetSocketAddress;
 import java.nio.ByteOrder;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -47,8 +47,9 @@ import java.util.Optional;
  * frontend reconnects (waiting up to 30 s for the target to listen again) and every outstanding request is
  * resubmitted. Like any export it publishes itself ({@link Service}): the stats file and control socket under the run
  * directory ({@link ExportPublication}, the one implementation {@code BlockExport} uses too), so {@code vduse4j list},
- * {@code stats} and {@code stop} see it, and optionally the Prometheus endpoint. Not yet: the kernel bounce ({@code --bounce kernel}: the domain fd only comes with the first IOTLB
- * miss, after the target's memory table is set).
+ * {@code stats} and {@code stop} see it, and optionally the Prometheus endpoint. Not yet: the kernel bounce
+ * ({@code --bounce kernel}: the domain fd only comes with the first IOTLB miss, after the target's memory table is
+ * set).
  */
 public final class VhostUserBridge implements AutoCloseable {
     /** Target features the bridge needs: indirect tables (one ring descriptor per request). */
