@@ -3,8 +3,6 @@ package io.github.vduse4j.blockdev.cli;
 import io.github.vduse4j.engine.control.ControlClient;
 import io.github.vduse4j.engine.control.Json;
 import io.github.vduse4j.engine.control.RunDirectory;
-import io.github.vduse4j.engine.control.StatsFile;
-import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -45,22 +43,13 @@ final class ListCommand implements Callable<Integer> {
         return 0;
     }
 
-    /** No control socket yet, but the stats file's process is alive: an export between claiming its name and serving. */
-    private static boolean starting(Path dir) {
-        try (StatsFile f = StatsFile.open(dir.resolve(RunDirectory.STATS))) {
-            return !f.isClosed() && ProcessHandle.of(f.pid()).map(ProcessHandle::isAlive).orElse(false);
-        } catch (IOException | RuntimeException e) {
-            return false;
-        }
-    }
-
     /** The export's info, or a row that says why it has none. */
     static Map<String, Object> describe(Path dir) {
         Path sock = dir.resolve(RunDirectory.CONTROL);
         Map<String, Object> row = new LinkedHashMap<>();
         row.put("name", dir.getFileName().toString());
         if (!Files.exists(sock)) {
-            row.put("state", starting(dir) ? "starting" : "dead (no control socket; stale " + dir + ")");
+            row.put("state", RunDirectory.isStarting(dir) ? "starting" : "dead (no control socket; stale " + dir + ")");
             return row;
         }
         try {
