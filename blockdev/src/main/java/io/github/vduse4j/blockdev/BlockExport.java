@@ -6,6 +6,7 @@ import io.github.vduse4j.blockdev.virtio.VirtioBlkSettings;
 import io.github.vduse4j.engine.PollerSettings;
 import io.github.vduse4j.engine.QueueStats;
 import io.github.vduse4j.engine.TransportException;
+import io.github.vduse4j.engine.control.ExportPublication;
 import io.github.vduse4j.engine.control.LifecycleEvent;
 import io.github.vduse4j.engine.control.MetricsEndpoint;
 import io.github.vduse4j.engine.control.RunDirectory;
@@ -21,6 +22,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
+import java.util.Map;
 import java.util.Optional;
 
 /**
@@ -57,12 +59,12 @@ public final class BlockExport implements AutoCloseable {
     private final boolean attached;
     private final Path blockDevice;
     private final String name;
-    private final Publication publication;
+    private final ExportPublication publication;
     private MetricsEndpoint metricsEndpoint;
     private boolean closed;
 
     private BlockExport(VirtioBlkDevice blk, VduseDevice vduse, VhostUserServer vhostUser, boolean attached,
-                        Path blockDevice, String name, Publication publication) {
+                        Path blockDevice, String name, ExportPublication publication) {
         this.blk = blk;
         this.vduse = vduse;
         this.vhostUser = vhostUser;
@@ -279,6 +281,29 @@ public final class BlockExport implements AutoCloseable {
         if (failure != null) {
             throw failure;
         }
+    }
+
+    /** What the control socket's commands do to this export. */
+    private ExportPublication.Commands commands() {
+        return new ExportPublication.Commands() {
+            @Override
+            public Map<String, Object> info() {
+                String device = blockDevice().or(BlockExport.this::socket).map(Path::toString)
+                        .orElse("/dev/vduse/" + name);
+                return ExportPublication.info(name, transport() == Transport.VDUSE ? "vduse" : "vhost-user", device,
+                        backendDescription(), capacity(), queueCount(), state(), metricsAddress().orElse(null));
+            }
+
+            @Override
+            public List<QueueStats> stats() {
+                return BlockExport.this.stats();
+            }
+
+            @Override
+            public long resize(Long bytes) {
+                return bytes == null ? BlockExport.this.resize() : BlockExport.this.resize(bytes);
+            }
+        };
     }
 
     private static RuntimeException chain(RuntimeException first, RuntimeException next) {
@@ -506,7 +531,7 @@ public final class BlockExport implements AutoCloseable {
             if (backend == null) {
                 throw new IllegalArgumentException("no backend: choose --null SIZE, --memory SIZE or --file PATH");
             }
-            Publication pub = null;
+            ExportPublication pub = null;
             try {
                 VirtioBlkDevice blk = new VirtioBlkDevice(backend,
                         new VirtioBlkSettings(queues, queueSize, blockSize, serial, packed));
@@ -519,7 +544,8 @@ public final class BlockExport implements AutoCloseable {
                 }
                 RunDirectory.checkedName(exportName);
                 if (runRoot != null) {
-                    pub = Publication.create(runRoot, exportName, blk);
+                    pub = ExportPublication.create(runRoot, exportName, blk.queueCount());
+                    blk.countInto(pub.queues());
                 }
                 if (slowRequest != null) {
                     blk.queueStats().forEach(q -> q.slowRequestThreshold(slowRequest.toNanos()));
@@ -536,7 +562,7 @@ public final class BlockExport implements AutoCloseable {
                     }
                 }
                 if (pub != null) {
-                    pub.serve(export, onStop != null ? onStop
+                    pub.serve(export.commands(), onStop != null ? onStop
                             : () -> Thread.ofPlatform().daemon(true).start(export::close));
                 }
                 return export;
@@ -557,7 +583,7 @@ public final class BlockExport implements AutoCloseable {
             return n.isEmpty() ? "vhost-user" : n.substring(0, Math.min(n.length(), 63));
         }
 
-        private BlockExport startTransport(VirtioBlkDevice blk, String name, Publication pub) {
+        private BlockExport startTransport(VirtioBlkDevice blk, String name, ExportPublication pub) {
             if (transport == Transport.VHOST_USER) {
                 return new BlockExport(blk, null, VhostUserServer.start(socket, blk, pollerSettings), false, null,
                         name, pub);

@@ -182,15 +182,18 @@ public final class QueuePoller implements Runnable {
         }
     }
 
-    /** Completes everything in flight, popping nothing new. */
+    /**
+     * Completes everything in flight, popping nothing new. Calls the handler at least once, so that state it keeps
+     * for the next pass (VirtioBlkQueueHandler's carried clock read) ends before the pause.
+     */
     private void drain() {
-        while (handler.inflight() > 0) {
+        do {
             if (handler.process(queue, 0) > 0) {
                 publish();
-            } else {
+            } else if (handler.inflight() > 0) {
                 Thread.onSpinWait();
             }
-        }
+        } while (handler.inflight() > 0);
     }
 
     private synchronized void parkWhilePaused() throws InterruptedException {

@@ -22,8 +22,11 @@ public final class QueueStats {
     private final MemorySegment record;
     private final String export;
     private final int queue;
-    /** Requests at least this slow (pop to completion) are reported as JFR {@link SlowRequestEvent}s. */
-    private volatile long slowNanos = Long.MAX_VALUE;
+    /**
+     * Requests at least this slow (pop to completion) are reported as JFR {@link SlowRequestEvent}s. A plain field,
+     * read on every completion: it is set before the queues start (their thread start publishes it).
+     */
+    private long slowNanos = Long.MAX_VALUE;
 
     /** Counters in native memory of their own (not published). */
     public QueueStats() {
@@ -40,7 +43,10 @@ public final class QueueStats {
         this.queue = queue;
     }
 
-    /** Reports requests that take {@code nanos} or longer as JFR events (Long.MAX_VALUE: never, the default). */
+    /**
+     * Reports requests that take {@code nanos} or longer as JFR events (Long.MAX_VALUE: never, the default). Set it
+     * before the queue's poller starts.
+     */
     public void slowRequestThreshold(long nanos) {
         this.slowNanos = nanos <= 0 ? Long.MAX_VALUE : nanos;
     }
@@ -65,8 +71,17 @@ public final class QueueStats {
      * @param latencyNanos from pop to completion
      */
     public void completed(int op, int error, long bytes, long latencyNanos) {
+        completedRequest(op, error, bytes, latencyNanos);
+        completedPass(1, latencyNanos, latencyNanos);
+    }
+
+    /**
+     * The per-request part of {@link #completed}: the op and outcome counters, bytes and the latency bucket. The
+     * poller then adds the request count, latency sum and maximum of all the pass's requests at once with
+     * {@link #completedPass}.
+     */
+    public void completedRequest(int op, int error, long bytes, long latencyNanos) {
         int o = op >= 0 && op < StatsLayout.OP_OTHER ? op : StatsLayout.OP_OTHER;
-        add(StatsLayout.REQUESTS, 1);
         add(StatsLayout.OP_FIRST + o, 1);
         if (error < 0) {
             if (o == StatsLayout.OP_READ) {
@@ -80,14 +95,22 @@ public final class QueueStats {
             add(StatsLayout.ERR_FIRST + error, 1);
         }
         add(StatsLayout.HISTOGRAM + StatsLayout.bucketOf(latencyNanos), 1);
-        add(StatsLayout.LATENCY_SUM, latencyNanos);
-        long maxOff = StatsLayout.LATENCY_MAX * 8L;
-        if (latencyNanos > record.get(LONG, maxOff)) {
-            record.set(LONG, maxOff, latencyNanos);
-        }
         if (latencyNanos >= slowNanos) {
             SlowRequestEvent.report(export, queue, o, bytes, error, latencyNanos);
         }
+    }
+
+    /**
+     * {@code n} requests recorded with {@link #completedRequest} completed: their count (last, so that a reader
+     * never sees more completed than popped), latency sum and the largest latency among them.
+     */
+    public void completedPass(int n, long latencySum, long latencyMax) {
+        add(StatsLayout.LATENCY_SUM, latencySum);
+        long maxOff = StatsLayout.LATENCY_MAX * 8L;
+        if (latencyMax > record.get(LONG, maxOff)) {
+            record.set(LONG, maxOff, latencyMax);
+        }
+        add(StatsLayout.REQUESTS, n);
     }
 
     /** A chain could not be walked (counted besides its completion, if it had one). */

@@ -43,6 +43,9 @@ final class BenchJob implements Runnable {
     private final int[] free;
     private int freeCount;
     private long cursor;
+    /** {@link BenchOptions#rateIops}: nanoseconds between this queue's requests (0: no limit), and the next one due. */
+    private final long interval;
+    private long nextIssue;
 
     volatile boolean stop;
     private volatile long completedOps;
@@ -71,6 +74,7 @@ final class BenchJob implements Runnable {
         }
         this.freeCount = d;
         this.cursor = 0;
+        this.interval = o.issueIntervalNanos();
     }
 
     long completedOps() {
@@ -82,6 +86,7 @@ final class BenchJob implements Runnable {
         try {
             DriverRing ring = q.ring();
             long done = 0;
+            nextIssue = System.nanoTime();
             while (!stop && !ring.broken()) {
                 submitFree(true);
                 done += reapAll(true);
@@ -106,10 +111,30 @@ final class BenchJob implements Runnable {
         }
     }
 
-    /** Fills every free slot with a new request and publishes them. */
+    /** Fills every free slot with a new request (with a rate: each one that is due) and publishes them. */
     private void submitFree(boolean workload) {
         int n = 0;
+        long now = 0;
+        if (interval > 0 && workload) {
+            now = System.nanoTime();
+            if (now - nextIssue > interval * q.depth()) {
+                nextIssue = now - interval * q.depth(); // open loop, but a stall does not turn into a burst
+            }
+            long wait = nextIssue - now;
+            if (wait > 0) {
+                if (wait > 100_000 && freeCount == q.depth()) {
+                    java.util.concurrent.locks.LockSupport.parkNanos(wait - 50_000); // nothing in flight: sleep
+                }
+                return;
+            }
+        }
         while (freeCount > 0) {
+            if (interval > 0 && workload) {
+                if (now - nextIssue < 0) {
+                    break;
+                }
+                nextIssue += interval;
+            }
             int slot = free[freeCount - 1];
             long p = nextPart();
             boolean isRead = readPercent == 100 || (readPercent > 0 && random.nextInt(100) < readPercent);

@@ -19,9 +19,19 @@ import java.time.Duration;
  * @param ringSize  descriptors per ring (a power of two, at least 3 * depth)
  * @param seed      random seed
  * @param packed    drive packed virtqueues (VIRTIO_F_RING_PACKED, which the back-end must offer) instead of split
+ * @param rateIops  requests per second over all queues, issued at even intervals (each queue its share; 0: as fast
+ *                  as the depth allows). Open loop, as fio's {@code --rate_iops}: a request due while the depth is
+ *                  used up goes out as soon as a slot frees, and a backlog of more than one depth is dropped
  */
 public record BenchOptions(Path socket, Pattern pattern, int blockSize, int depth, int queues, Duration runtime,
-                           boolean verify, long size, int readMix, int ringSize, long seed, boolean packed) {
+                           boolean verify, long size, int readMix, int ringSize, long seed, boolean packed,
+                           long rateIops) {
+
+    /** No rate limit. */
+    public BenchOptions(Path socket, Pattern pattern, int blockSize, int depth, int queues, Duration runtime,
+                        boolean verify, long size, int readMix, int ringSize, long seed, boolean packed) {
+        this(socket, pattern, blockSize, depth, queues, runtime, verify, size, readMix, ringSize, seed, packed, 0);
+    }
 
     /** Access patterns, named as fio's {@code --rw}. */
     public enum Pattern {
@@ -53,6 +63,9 @@ public record BenchOptions(Path socket, Pattern pattern, int blockSize, int dept
         if (readMix < 0 || readMix > 100) {
             throw new IllegalArgumentException("read mix must be 0..100, got " + readMix);
         }
+        if (rateIops < 0 || rateIops > 1_000_000_000L) {
+            throw new IllegalArgumentException("rate must be 0..1000000000 IOPS, got " + rateIops);
+        }
         if (ringSize == 0) {
             ringSize = Math.max(64, Integer.highestOneBit(3 * depth - 1) << 1);
         }
@@ -64,6 +77,11 @@ public record BenchOptions(Path socket, Pattern pattern, int blockSize, int dept
     /** "split" or "packed": the ring layout, as the text and JSON results name it. */
     public String ringKind() {
         return packed ? "packed" : "split";
+    }
+
+    /** Nanoseconds between two requests of one queue at {@link #rateIops} (0: no limit). */
+    long issueIntervalNanos() {
+        return rateIops == 0 ? 0 : Math.max(1, Math.round(queues * 1e9 / rateIops));
     }
 
     int readPercent() {

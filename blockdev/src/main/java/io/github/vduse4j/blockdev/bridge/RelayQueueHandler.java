@@ -48,7 +48,7 @@ public final class RelayQueueHandler implements QueueHandler {
     private final long[] addr;
     private final int[] len;
     private final boolean[] writable;
-    private final QueueStats stats = new QueueStats();
+    private final QueueStats stats;
     private int inflight;
     /** The poller is inside {@link #process} (Dekker with {@link #pauseRequested}: see {@link #pause()}). */
     private volatile boolean busy;
@@ -66,6 +66,13 @@ public final class RelayQueueHandler implements QueueHandler {
      */
     public RelayQueueHandler(FrontendQueue target, int deviceQueueSize, int maxElements, MemorySegment bounce,
             long bounceGpa) {
+        this(target, deviceQueueSize, maxElements, bounce, bounceGpa, new QueueStats());
+    }
+
+    /** As above, counting into {@code stats} (a record of the export's stats file, which outlives this handler). */
+    public RelayQueueHandler(FrontendQueue target, int deviceQueueSize, int maxElements, MemorySegment bounce,
+            long bounceGpa, QueueStats stats) {
+        this.stats = stats;
         this.target = target;
         this.ring = target.ring();
         if (!ring.indirect() || ring.indirectEntries() < maxElements) {
@@ -137,7 +144,6 @@ public final class RelayQueueHandler implements QueueHandler {
             }
             work++;
             if (r == Virtqueue.CHAIN_ERROR) {
-                stats.popped();
                 stats.chainError();
                 if (chain.id() >= 0) {
                     queue.complete(chain.id(), 0);   // §2.7.8 / §2.8.21: give the buffer back

@@ -8,6 +8,9 @@ import io.github.vduse4j.engine.QueueHandler;
 import io.github.vduse4j.engine.QueueStats;
 import io.github.vduse4j.engine.TransportException;
 import io.github.vduse4j.engine.VirtioDevice;
+import io.github.vduse4j.engine.control.ExportPublication;
+import io.github.vduse4j.engine.control.LifecycleEvent;
+import io.github.vduse4j.engine.control.MetricsEndpoint;
 import io.github.vduse4j.engine.frontend.FrontendQueue;
 import io.github.vduse4j.engine.frontend.MemoryRegion;
 import io.github.vduse4j.engine.frontend.MemoryTable;
@@ -18,13 +21,16 @@ import io.github.vduse4j.engine.vduse.VdpaBus;
 import io.github.vduse4j.engine.vduse.VduseControl;
 import io.github.vduse4j.engine.vduse.VduseDevice;
 import io.github.vduse4j.ring.VirtioRing;
+import java.io.IOException;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.net.InetSocketAddress;
 import java.nio.ByteOrder;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.Optional;
 
 /**
@@ -39,8 +45,11 @@ import java.util.Optional;
  * <p>Everything about the target is checked before a VDUSE device exists; a failure after that destroys the device.
  * A target that hangs up (killed, restarted) is reconnected by a {@link TargetWatch}: the relays pause, the
  * frontend reconnects (waiting up to 30 s for the target to listen again) and every outstanding request is
- * resubmitted. Not yet: the kernel bounce ({@code --bounce kernel}: the domain fd only comes with the first IOTLB
- * miss, after the target's memory table is set).
+ * resubmitted. Like any export it publishes itself ({@link Service}): the stats file and control socket under the run
+ * directory ({@link ExportPublication}, the one implementation {@code BlockExport} uses too), so {@code vduse4j list},
+ * {@code stats} and {@code stop} see it, and optionally the Prometheus endpoint. Not yet: the kernel bounce
+ * ({@code --bounce kernel}: the domain fd only comes with the first IOTLB miss, after the target's memory table is
+ * set).
  */
 public final class VhostUserBridge implements AutoCloseable {
     /** Target features the bridge needs: indirect tables (one ring descriptor per request). */
@@ -65,10 +74,33 @@ public final class VhostUserBridge implements AutoCloseable {
     private final VduseDevice vduse;
     private final Path blockDevice;
     private final TargetWatch watch;
+    private final Path socket;
+    private final long capacity;
+    private final List<QueueStats> stats;
+    private final ExportPublication publication;
+    private MetricsEndpoint metricsEndpoint;
     private boolean closed;
 
+    /**
+     * How the bridge shows itself to operators, as {@code BlockExport.Builder}'s options of the same names do.
+     *
+     * @param runRoot publish {@code runRoot/NAME/stats} and {@code runRoot/NAME/control}; null: not
+     * @param onStop what the control socket's {@code stop} does (null: close the bridge on a new thread)
+     * @param metrics serve Prometheus metrics there; null: not
+     * @param slowRequestNanos report requests at least this slow as JFR events (Long.MAX_VALUE: never)
+     */
+    public record Service(Path runRoot, Runnable onStop, InetSocketAddress metrics, long slowRequestNanos) {
+        /** Not published, no metrics, no slow-request events. */
+        public static final Service NONE = new Service(null, null, null, Long.MAX_VALUE);
+    }
+
     private VhostUserBridge(VhostFrontend target, List<FrontendQueue> queues, MemoryRegion rings, VduseDevice vduse,
-            Path blockDevice, TargetWatch watch) {
+            Path blockDevice, TargetWatch watch, Path socket, long capacity, List<QueueStats> stats,
+            ExportPublication publication) {
+        this.socket = socket;
+        this.capacity = capacity;
+        this.stats = stats;
+        this.publication = publication;
         this.watch = watch;
         this.target = target;
         this.queues = queues;
@@ -86,6 +118,12 @@ public final class VhostUserBridge implements AutoCloseable {
      */
     public static VhostUserBridge start(Path socket, String name, int queues, int queueSize, long bounceSize,
             boolean attach, PollerSettings pollers) {
+        return start(socket, name, queues, queueSize, bounceSize, attach, pollers, Service.NONE);
+    }
+
+    /** As above, published as {@code service} says. */
+    public static VhostUserBridge start(Path socket, String name, int queues, int queueSize, long bounceSize,
+            boolean attach, PollerSettings pollers, Service service) {
         if (bounceSize == 0) {
             throw new IllegalArgumentException("--vhost-user-target needs --bounce hugepages[:SIZE] (zero copy through"
                     + " a shared hugepage bounce buffer); the kernel bounce is not supported by the bridge yet");
@@ -106,6 +144,8 @@ public final class VhostUserBridge implements AutoCloseable {
         HugepageBounceBuffer bounce = null;
         MemoryRegion ringRegion = null;
         VduseDevice vduse = null;
+        ExportPublication pub = null;
+        VhostUserBridge bridge;
         try {
             if (!fe.transport().hasConfig()) {
                 throw new IllegalStateException(socket + " exposes no config space (VHOST_USER_PROTOCOL_F_CONFIG):"
@@ -135,8 +175,19 @@ public final class VhostUserBridge implements AutoCloseable {
             }
             MemoryRegion bounceRegion = MemoryRegion.of(bounce.fd(), 0, bounce.segment(), 0);
             fe.start(MemoryTable.of(bounceRegion, ringRegion), targetQueues.toArray(FrontendQueue[]::new));
+            List<QueueStats> stats;
+            if (service.runRoot() != null) {
+                pub = ExportPublication.create(service.runRoot(), name, queues);
+                stats = pub.queues();
+            } else {
+                stats = new ArrayList<>();
+                for (int i = 0; i < queues; i++) {
+                    stats.add(new QueueStats());
+                }
+            }
+            stats.forEach(q -> q.slowRequestThreshold(service.slowRequestNanos()));
             Device device = new Device(features & RELAYED, config, queues, queueSize, targetQueues, bounce.segment(),
-                    segMax + 2);
+                    segMax + 2, stats);
             VduseControl control = VduseControl.open();
             try {
                 vduse = VduseDevice.create(control, name, device, pollers, bounce);   // owns control and bounce
@@ -152,7 +203,9 @@ public final class VhostUserBridge implements AutoCloseable {
                         + " (modprobe virtio_vdpa)"));
             }
             TargetWatch watch = new TargetWatch(fe, device::relays, m -> System.err.println("vduse4j: " + m));
-            return new VhostUserBridge(fe, targetQueues, ringRegion, vduse, dev, watch);
+            long capacity = c.get(ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN), 0) * 512;
+            bridge = new VhostUserBridge(fe, targetQueues, ringRegion, vduse, dev, watch, socket, capacity,
+                    List.copyOf(stats), pub);
         } catch (RuntimeException e) {
             if (vduse != null) {
                 try {
@@ -170,8 +223,68 @@ public final class VhostUserBridge implements AutoCloseable {
             if (bounce != null) {
                 bounce.close();
             }
+            if (pub != null) {
+                pub.close();
+            }
             throw e;
         }
+        LifecycleEvent.report(name, "create", "vhost-user target " + socket);
+        bridge.publish(service);   // a failure closes the bridge
+        return bridge;
+    }
+
+    /** Metrics endpoint and control socket, once the device exists; a failure closes the bridge. */
+    private void publish(Service service) {
+        try {
+            if (service.metrics() != null) {
+                metricsEndpoint = MetricsEndpoint.start(service.metrics(), name(), () -> stats);
+            }
+            if (publication != null) {
+                Runnable onStop = service.onStop() != null ? service.onStop()
+                        : () -> Thread.ofPlatform().daemon(true).start(this::close);
+                publication.serve(new ExportPublication.Commands() {
+                    @Override
+                    public Map<String, Object> info() {
+                        return ExportPublication.info(name(), "vduse",
+                                blockDevice().map(Path::toString).orElse("/dev/vduse/" + name()),
+                                "vhost-user target " + socket, capacity, stats.size(),
+                                isClosed() ? "stopped" : vduse.isStarted() ? "running" : "waiting",
+                                metricsAddress().orElse(null));
+                    }
+
+                    @Override
+                    public List<QueueStats> stats() {
+                        return stats;
+                    }
+
+                    @Override
+                    public long resize(Long bytes) {
+                        throw new IllegalArgumentException("a bridge has the size of its target: resize the target");
+                    }
+                }, onStop);
+            }
+        } catch (IOException e) {
+            close();
+            throw new IllegalArgumentException("metrics: cannot listen on " + service.metrics() + " ("
+                    + e.getMessage() + "): pick another address or port");
+        } catch (RuntimeException e) {
+            close();
+            throw e;
+        }
+    }
+
+    private synchronized boolean isClosed() {
+        return closed;
+    }
+
+    /** Where the Prometheus endpoint listens, if there is one. */
+    public Optional<InetSocketAddress> metricsAddress() {
+        return metricsEndpoint == null ? Optional.empty() : Optional.of(metricsEndpoint.address());
+    }
+
+    /** The run directory the bridge publishes itself in ({@code root/NAME}), if it does. */
+    public Optional<Path> runDirectory() {
+        return publication == null ? Optional.empty() : Optional.of(publication.dir());
     }
 
     /** Bytes of the ring region one target queue takes: split ring parts and its indirect tables. */
@@ -194,8 +307,9 @@ public final class VhostUserBridge implements AutoCloseable {
         return vduse.bounceBuffer();
     }
 
+    /** Per-queue counters; they survive device resets and target reconnects. */
     public List<QueueStats> stats() {
-        return vduse.stats();
+        return stats;
     }
 
     /** Times the bridge reconnected to a restarted target. */
@@ -210,6 +324,13 @@ public final class VhostUserBridge implements AutoCloseable {
             return;
         }
         closed = true;
+        if (metricsEndpoint != null) {
+            metricsEndpoint.close();
+        }
+        if (publication != null) {
+            publication.closeControl();   // no more commands; the stats stay readable until the queues have stopped
+        }
+        LifecycleEvent.report(name(), "stop", "vhost-user target " + socket);
         watch.close();
         try {
             VdpaBus.detach(vduse.name());
@@ -225,6 +346,9 @@ public final class VhostUserBridge implements AutoCloseable {
         target.close();
         queues.forEach(FrontendQueue::close);
         rings.close();
+        if (publication != null) {
+            publication.close();   // after the pollers stopped: nobody writes the stats file any more
+        }
     }
 
     private static long bit(int n) {
@@ -241,9 +365,11 @@ public final class VhostUserBridge implements AutoCloseable {
         private final MemorySegment bounce;
         private final int maxElements;
         private final RelayQueueHandler[] relays;
+        private final List<QueueStats> stats;
 
         Device(long blockFeatures, byte[] config, int queues, int queueSize, List<FrontendQueue> targetQueues,
-                MemorySegment bounce, int maxElements) {
+                MemorySegment bounce, int maxElements, List<QueueStats> stats) {
+            this.stats = stats;
             this.blockFeatures = blockFeatures;
             this.config = config;
             this.queues = queues;
@@ -295,7 +421,8 @@ public final class VhostUserBridge implements AutoCloseable {
 
         @Override
         public synchronized QueueHandler openQueue(int index, long negotiatedFeatures, int size) {
-            RelayQueueHandler r = new RelayQueueHandler(targetQueues.get(index), size, maxElements, bounce, 0);
+            RelayQueueHandler r = new RelayQueueHandler(targetQueues.get(index), size, maxElements, bounce, 0,
+                    stats.get(index));
             relays[index] = r;
             return r;
         }

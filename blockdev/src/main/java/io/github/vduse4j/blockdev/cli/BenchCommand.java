@@ -65,6 +65,11 @@ final class BenchCommand implements Callable<Integer> {
     @Option(names = "--seed", defaultValue = "1", description = "random seed and verify pattern key (default: ${DEFAULT-VALUE})")
     long seed;
 
+    @Option(names = "--rate-iops", defaultValue = "0", paramLabel = "N",
+            description = "issue N requests per second in all (evenly spaced, each queue its share; as fio's"
+                    + " --rate_iops); 0: as fast as the depth allows (default)")
+    long rateIops;
+
     @Option(names = "--json", description = "print one JSON object instead of text")
     boolean json;
 
@@ -115,13 +120,16 @@ final class BenchCommand implements Callable<Integer> {
             throw new CommandLine.ParameterException(cl, "--ring-size must be a power of two from 3 x --iodepth ("
                     + 3 * depth + ") to 32768, got " + ringSize);
         }
+        if (rateIops < 0 || rateIops > 1_000_000_000L) {
+            throw new CommandLine.ParameterException(cl, "--rate-iops must be 0..1000000000, got " + rateIops);
+        }
         if (size != null && size < blockSize * queues) {
             throw new CommandLine.ParameterException(cl, "--size " + size + " holds fewer than one --bs block per queue");
         }
         try {
             return new BenchOptions(socket, pattern, (int) blockSize, depth, queues,
                     Duration.ofNanos((long) (runtime * 1e9)), verify, size == null ? 0 : size, readMix, ringSize, seed,
-                    packed);
+                    packed, rateIops);
         } catch (IllegalArgumentException e) {
             throw new CommandLine.ParameterException(cl, e.getMessage());
         }

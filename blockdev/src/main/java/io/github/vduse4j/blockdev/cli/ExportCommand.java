@@ -156,7 +156,7 @@ final class ExportCommand implements Callable<Integer> {
         List<FaultInjectingBackend.Rule> faults = faultRules();
         InetSocketAddress metricsAddress = metricsAddress();
         if (source.vhostUserTarget != null) {
-            return bridge();
+            return bridge(metricsAddress);
         }
         BlockBackend backend = openBackend();
         FaultInjectingBackend faulty = null;
@@ -205,7 +205,7 @@ final class ExportCommand implements Callable<Integer> {
     }
 
     /** {@code --vhost-user-target}: a VDUSE device relaying to the target until a signal stops it. */
-    private int bridge() throws InterruptedException {
+    private int bridge(InetSocketAddress metricsAddress) throws InterruptedException {
         CommandLine cl = spec.commandLine();
         if (!"vduse".equals(transport)) {
             throw new CommandLine.ParameterException(cl, "--vhost-user-target is for --transport vduse");
@@ -215,17 +215,21 @@ final class ExportCommand implements Callable<Integer> {
                     + " target: drop --readonly, --packed, --serial and --block-size");
         }
         String bridgeName = name != null ? name : "vduse4j0"; // the VDUSE default, as for any VDUSE export
-        VhostUserBridge bridge = VhostUserBridge.start(source.vhostUserTarget, bridgeName, queues, queueSize, bounceSize(),
-                !noAttach, pollerSettings());
         CountDownLatch stop = new CountDownLatch(1);
+        VhostUserBridge bridge = VhostUserBridge.start(source.vhostUserTarget, bridgeName, queues, queueSize, bounceSize(),
+                !noAttach, pollerSettings(), new VhostUserBridge.Service(run.root(), stop::countDown, metricsAddress,
+                        (long) (slowRequestMillis * 1e6)));
+        bridge.metricsAddress().ifPresent(a -> System.err.println("vduse4j: metrics at http://" + hostPort(a)
+                + "/metrics"));
         ProcessSignals.install(stop::countDown, () -> { });
         Thread hook = new Thread(bridge::close, "vduse4j-shutdown");
         Runtime.getRuntime().addShutdownHook(hook);
         String where = bridge.blockDevice().map(Path::toString).orElse("/dev/vduse/" + bridgeName);
         System.out.println(where);
         System.out.flush();
-        System.err.printf("vduse4j: bridging vhost-user-blk target %s as %s (%d queue%s x %d, %s polling); stop with"
-                + " Ctrl-C%n", source.vhostUserTarget, where, queues, queues == 1 ? "" : "s", queueSize, pollerSettings());
+        System.err.printf("vduse4j: bridging vhost-user-blk target %s as %s, name %s (%d queue%s x %d, %s polling);"
+                + " stop with Ctrl-C or vduse4j stop %s%n", source.vhostUserTarget, where, bridgeName, queues,
+                queues == 1 ? "" : "s", queueSize, pollerSettings(), bridgeName);
         stop.await();
         List<QueueStats> stats = bridge.stats();
         for (int i = 0; i < stats.size(); i++) {

@@ -49,7 +49,7 @@ final class ListCommand implements Callable<Integer> {
         Map<String, Object> row = new LinkedHashMap<>();
         row.put("name", dir.getFileName().toString());
         if (!Files.exists(sock)) {
-            row.put("state", "dead (no control socket; stale " + dir + ")");
+            row.put("state", RunDirectory.isStarting(dir) ? "starting" : "dead (no control socket; stale " + dir + ")");
             return row;
         }
         try {

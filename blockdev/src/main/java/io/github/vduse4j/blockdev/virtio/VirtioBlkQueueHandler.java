@@ -60,6 +60,12 @@ final class VirtioBlkQueueHandler implements QueueHandler, BlockRequest.Completi
     private final QueueStats stats;
     /** When each slot's chain was popped (System.nanoTime of its pass), for the latency histogram. */
     private final long[] popNanos;
+    /**
+     * The clock read that ended the last pass when that pass stopped at its budget (chains may be waiting), else 0:
+     * the next pass, which the poller runs right away, takes it as its pop time instead of reading the clock again,
+     * so a stream of one-chain passes costs one clock read per request. Only the very next call may use it.
+     */
+    private long carriedNanos;
 
     /** VIRTIO_BLK_F_CONFIG_WCE was negotiated: the driver's {@code writeback} field applies. */
     private final boolean configWce;
@@ -129,6 +135,8 @@ final class VirtioBlkQueueHandler implements QueueHandler, BlockRequest.Completi
     @Override
     public int process(Virtqueue queue, int budget) {
         poller = Thread.currentThread();
+        long carried = carriedNanos;
+        carriedNanos = 0;
         int work = backend.poll() + takeHandedOver();
         issueWriteThroughFlush(); // for writes an asynchronous backend just completed
         long popTime = 0; // one clock read per pass, taken at its first chain: the pop time of all of them
@@ -140,13 +148,12 @@ final class VirtioBlkQueueHandler implements QueueHandler, BlockRequest.Completi
             work++;
             if (r == Virtqueue.POPPED) {
                 if (popTime == 0) {
-                    popTime = System.nanoTime();
+                    popTime = carried != 0 ? carried : System.nanoTime();
                 }
                 start(popTime);
             } else if (r == Virtqueue.CHAIN_ERROR) {
                 // The chain cannot be walked safely, so there is no trustworthy status byte to write: return
                 // the buffer with length 0 so the driver does not lose the descriptor (§2.7.8 / §2.8.21).
-                stats.popped();
                 stats.chainError();
                 if (chain.id() >= 0) {
                     queue.complete(chain.id(), 0);
@@ -156,7 +163,10 @@ final class VirtioBlkQueueHandler implements QueueHandler, BlockRequest.Completi
             }
         }
         issueWriteThroughFlush(); // for writes a synchronous backend completed in this batch
-        finishDone(queue);
+        long now = finishDone(queue);
+        if (work >= budget && freeCount > 0) {
+            carriedNanos = now;
+        }
         return work;
     }
 
@@ -207,7 +217,7 @@ final class VirtioBlkQueueHandler implements QueueHandler, BlockRequest.Completi
         BlockRequest req = requests[slot];
         chainIds[slot] = chain.id();
         popNanos[slot] = popTime;
-        stats.popped();
+        stats.popped(); // per chain: a synchronous backend that stalls shows as in flight while it does
         req.reset(-1, 0);
 
         // §5.2.6: the status byte is the last device-writable byte of the chain.
@@ -434,13 +444,18 @@ final class VirtioBlkQueueHandler implements QueueHandler, BlockRequest.Completi
         }
     }
 
-    /** Writes status bytes and stages used elements for every finished request. */
-    private void finishDone(Virtqueue queue) {
+    /**
+     * Writes status bytes and stages used elements for every finished request; one clock read for all of them.
+     *
+     * @return that clock read, 0 if there was nothing to finish
+     */
+    private long finishDone(Virtqueue queue) {
         if (doneCount == 0) {
-            return;
+            return 0;
         }
         QueueStats st = stats;
         long now = System.nanoTime();
+        long sum = 0, max = 0;
         for (int k = 0; k < doneCount; k++) {
             int slot = done[k];
             BlockRequest r = requests[slot];
@@ -455,10 +470,15 @@ final class VirtioBlkQueueHandler implements QueueHandler, BlockRequest.Completi
             queue.complete(chainIds[slot], usedLengths[slot]);
             int error = status == VirtioBlk.S_OK ? -1
                     : status == VirtioBlk.S_UNSUPP ? StatsLayout.ERR_UNSUPPORTED : StatsLayout.ERR_IO;
-            st.completed(r.op(), error, r.length(), now - popNanos[slot]);
+            long latency = now - popNanos[slot];
+            st.completedRequest(r.op(), error, r.length(), latency);
+            sum += latency;
+            max = Math.max(max, latency);
             free[freeCount++] = slot;
         }
+        st.completedPass(doneCount, sum, max);
         doneCount = 0;
+        return now;
     }
 
     @Override

@@ -257,6 +257,17 @@ class RelayQueueHandlerTest {
             assertEquals(1, r.relay.outsideBounce());
             checkWindow(r, 0, 1);   // and the queue goes on
 
+            // a chain the device side cannot walk (a buffer outside all its memory): given back with length 0,
+            // counted as a chain error and never as a request in flight
+            long requests = r.relay.stats().requests();
+            r.driver.chain().readable(DriverMemory.DATA_BASE + r.header(1), 16).writable(0x7fff_0000_0000L, BS)
+                    .writable(DriverMemory.DATA_BASE + r.header(1) + 16, 1).add(1);
+            r.driver.kickPrepare();
+            assertEquals(1, r.complete(1)[0]);
+            assertEquals(1, r.relay.stats().chainErrors());
+            assertEquals(requests, r.relay.stats().requests());
+            assertEquals(0, r.relay.stats().inflight(), "in flight: " + r.relay.stats().inflight());
+
             // writes in flight at the target, which then goes away and comes back
             writeWindow(r, 0, 2);
             r.relay.process(r.deviceQueue, 64);

@@ -139,6 +139,12 @@ class OperationsIntegrationTest {
             Map<String, Object> total = (Map<String, Object>) js.get("total");
             assertEquals(end.requests(), total.get("requests"));
             assertEquals(2, ((List<?>) js.get("queues")).size());
+            // the control socket's own stats command: the same totals, per queue too
+            Map<String, Object> byControl = ControlClient.request(control, Map.of("command", "stats"), Duration.ofSeconds(5));
+            @SuppressWarnings("unchecked")
+            Map<String, Object> controlTotal = (Map<String, Object>) byControl.get("total");
+            assertEquals(end.requests(), controlTotal.get("requests"), byControl.toString());
+            assertEquals(2, ((List<?>) byControl.get("queues")).size());
             Run table = cli("stats", "disk1", "--watch", "0.2", "--count", "2", rd);
             assertEquals(0, table.code(), table.err());
             assertEquals(2, table.out().lines().filter(l -> l.startsWith("total")).count(), table.out());
@@ -187,6 +193,36 @@ class OperationsIntegrationTest {
         assertEquals(0, export.get(30, TimeUnit.SECONDS), "export exits 0 after stop");
         assertFalse(Files.exists(run.resolve("disk1")), "its run directory is gone");
         assertFalse(Files.exists(sock), "its vhost-user socket is gone");
+    }
+
+    /** {@code vduse4j resize NAME} without a size re-reads a file export's file (as SIGHUP does). */
+    @Test
+    void resizeWithoutASizeRereadsTheFile() throws Exception {
+        Path run = dir.resolve("run");
+        String rd = "--run-dir=" + run;
+        Path img = dir.resolve("grow.img");
+        try (var f = new java.io.RandomAccessFile(img.toFile(), "rw")) {
+            f.setLength(4 << 20);
+        }
+        CompletableFuture<Integer> export = CompletableFuture.supplyAsync(() -> Main.execute("export", "--file",
+                img.toString(), "--transport", "vhost-user", "--socket", dir.resolve("grow.sock").toString(), rd), threads);
+        Path control = run.resolve("grow/control");
+        for (int i = 0; i < 200 && !Files.exists(control); i++) {
+            assertFalse(export.isDone(), "export exited early: " + (export.isDone() ? export.get() : ""));
+            Thread.sleep(50);
+        }
+        assertEquals(4L << 20, ControlClient.request(control, Map.of("command", "info"), Duration.ofSeconds(5)).get("capacity"));
+        try (var f = new java.io.RandomAccessFile(img.toFile(), "rw")) {
+            f.setLength(12 << 20);
+        }
+        Run grown = cli("resize", "grow", rd);
+        assertEquals(0, grown.code(), grown.err());
+        assertEquals(12L << 20, ControlClient.request(control, Map.of("command", "info"), Duration.ofSeconds(5)).get("capacity"));
+        Run sized = cli("resize", "grow", "8M", rd);
+        assertEquals(1, sized.code(), "a file export takes its size from the file");
+        assertEquals(1, sized.err().lines().count(), sized.err());
+        assertEquals(0, cli("stop", "grow", rd).code());
+        assertEquals(0, export.get(30, TimeUnit.SECONDS));
     }
 
     @Test

@@ -32,6 +32,25 @@ class VhostUserBlkIntegrationTest {
         return new BenchOptions(sock, p, bs, depth, queues, Duration.ofMillis(millis), verify, 0, 50, 0, 42, packed);
     }
 
+    /**
+     * {@code vduse4j bench --rate-iops}: 2 queues at 3000 IOPS in all for 1.5 s issue about 4500 requests, evenly
+     * spaced, not as fast as the back-end goes (which is hundreds of thousands here), and the JSON names the rate.
+     */
+    @Test
+    void aRateLimitIssuesThatManyRequestsPerSecond() {
+        Path sock = dir.resolve("rate.sock");
+        VirtioBlkDevice dev = new VirtioBlkDevice(new MemoryBackend(8 << 20, false),
+                new VirtioBlkSettings(2, 256, 512, "it", false));
+        try (VhostUserServer server = VhostUserServer.start(sock, dev, true)) {
+            BenchOptions o = new BenchOptions(sock, BenchOptions.Pattern.RANDREAD, 4096, 8, 2, Duration.ofMillis(1500),
+                    false, 0, 50, 0, 1, false, 3000);
+            BenchResult r = BenchRunner.run(o, null);
+            assertTrue(r.ok(), r.summary());
+            assertTrue(r.iops() > 3000 * 0.8 && r.iops() < 3000 * 1.05, "about 3000 IOPS: " + r.summary());
+            assertTrue(r.toJson().contains("\"rate_iops\":3000"), r.toJson());
+        }
+    }
+
     @Test
     void randomWritesVerifyOnAMemoryDisk() {
         Path sock = dir.resolve("blk.sock");

@@ -47,11 +47,17 @@ public final class ControlServer implements AutoCloseable {
     public static ControlServer start(Path path, Function<Map<String, Object>, Map<String, Object>> handler,
             Consumer<Map<String, Object>> afterReply) throws IOException {
         ServerSocketChannel ch = ServerSocketChannel.open(StandardProtocolFamily.UNIX);
+        // bind(2) makes the file, listen(2) comes after it: bound under a temporary name and renamed once listening,
+        // the socket never exists without answering (a client in between would take the export for dead)
+        Path bound = path.resolveSibling(path.getFileName() + ".binding");
         try {
-            ch.bind(UnixDomainSocketAddress.of(path));
-            Files.setPosixFilePermissions(path, PosixFilePermissions.fromString("rw-------"));
+            Files.deleteIfExists(bound);
+            ch.bind(UnixDomainSocketAddress.of(bound));
+            Files.setPosixFilePermissions(bound, PosixFilePermissions.fromString("rw-------"));
+            Files.move(bound, path, java.nio.file.StandardCopyOption.ATOMIC_MOVE);
         } catch (IOException | RuntimeException e) {
             ch.close();
+            Files.deleteIfExists(bound);
             throw e;
         }
         ControlServer s = new ControlServer(path, ch, handler, afterReply);

@@ -62,7 +62,8 @@ public final class RunDirectory {
 
     /**
      * Creates {@code root/name} for a new export, owner-only until the caller has bound its socket. A directory left by
-     * a dead export (its control socket answers nobody) is taken over; a live one is an error.
+     * a dead export (its control socket answers nobody) is taken over; a live one, or one whose export is still
+     * starting ({@link #isStarting}), is an error.
      */
     public static Path claim(Path root, String name) throws IOException {
         checkedName(name);
@@ -84,6 +85,9 @@ public final class RunDirectory {
                                 + "): choose another --name, or stop its process", u);
                     }
                 }
+            } else if (isStarting(dir)) {
+                throw new IOException("an export named '" + name + "' is starting (" + dir + "): choose another"
+                        + " --name or stop it (vduse4j stop " + name + ")");
             }
             remove(dir); // left behind by a dead export
             if (Files.isDirectory(dir)) { // it holds files that are not ours (the VDUSE reconnect log): keep them
@@ -92,6 +96,21 @@ public final class RunDirectory {
                 Files.createDirectory(dir, PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rwx------")));
             }
             return dir;
+        }
+    }
+
+    /**
+     * Whether the export in {@code dir} is between claiming its name and serving its control socket: no socket yet,
+     * but a stats file not marked final whose process is alive.
+     */
+    public static boolean isStarting(Path dir) {
+        if (Files.exists(dir.resolve(CONTROL))) {
+            return false;
+        }
+        try (StatsFile f = StatsFile.open(dir.resolve(STATS))) {
+            return !f.isClosed() && ProcessHandle.of(f.pid()).map(ProcessHandle::isAlive).orElse(false);
+        } catch (IOException | RuntimeException e) {
+            return false;
         }
     }
 

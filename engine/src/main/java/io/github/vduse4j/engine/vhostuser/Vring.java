@@ -202,7 +202,11 @@ final class Vring {
      * Split: the in-flight heads are resubmitted from the descriptor table (the driver cannot reuse their
      * descriptors before they are used), in counter order, and the avail ring is popped from
      * {@code used->idx + heads}: every chain popped was either used (one used element each, whatever the order) or
-     * is one of those heads. With nothing in flight, the frontend's SET_VRING_BASE is kept.
+     * is one of those heads. That holds with nothing in flight too, so with an inflight buffer the frontend's
+     * SET_VRING_BASE is not used (libvhost-user's {@code vu_check_queue_inflights} does the same): a frontend that
+     * lost the back-end takes {@code used->idx} as the base when it notices (QEMU's {@code vhost_virtqueue_stop}
+     * when GET_VRING_BASE fails), while this back-end is still draining, i.e. still adding used elements; popping
+     * from that stale base would execute chains again that were already used.
      */
     private VringQueue.Built splitRing(int num, GuestMemory rings, GuestMemory data, long desc, long avail, long used,
                                        boolean eventIdx, boolean indirect, int baseAvail, SplitInflightTracker tracker) {
@@ -222,11 +226,14 @@ final class Vring {
             if (r.problem() != null) {
                 log("inflight buffer: " + r.problem() + "; nothing resubmitted");
             }
+            start = (ringUsed + r.heads().length) & 0xffff;
             if (r.heads().length > 0) {
-                start = (ringUsed + r.heads().length) & 0xffff;
                 pending = new Resubmission.Split(q, r.heads());
                 log("resubmitting " + r.heads().length + " inflight requests; popping the avail ring from index "
                         + start + " (frontend base " + baseAvail + ")");
+            } else if (start != (baseAvail & 0xffff)) {
+                log("popping the avail ring from the used index " + start + ", not the frontend's base " + baseAvail
+                        + " (read before this back-end had drained)");
             }
         }
         q.restore(start); // spec SET_VRING_BASE: next avail index, used index from the ring
