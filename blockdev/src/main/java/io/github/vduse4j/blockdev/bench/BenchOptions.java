@@ -6,7 +6,7 @@ import java.time.Duration;
 /**
  * What {@code vduse4j bench} runs.
  *
- * @param socket    the back-end's vhost-user socket
+ * @param socket    the back-end's vhost-user socket, or with {@code vhostVdpa} its {@code /dev/vhost-vdpa-N}
  * @param pattern   access pattern
  * @param blockSize bytes per request, a multiple of 512
  * @param depth     requests in flight per queue
@@ -19,9 +19,22 @@ import java.time.Duration;
  * @param ringSize  descriptors per ring (a power of two, at least 3 * depth)
  * @param seed      random seed
  * @param packed    drive packed virtqueues (VIRTIO_F_RING_PACKED, which the back-end must offer) instead of split
+ * @param vhostVdpa {@code socket} is a vhost-vdpa character device (the VMM's path to a vDPA device)
+ * @param remapIntervalMillis vhost-vdpa: every so many ms move one data buffer of each queue to new memory (IOTLB
+ *                  invalidate + update from a new memfd, one batch) while I/O runs; 0: never
+ * @param stopStartIntervalMillis vhost-vdpa: every so many ms pause the load, stop the device (GET_VRING_BASE,
+ *                  checked against the driver's position, then reset) and start it again where it stopped; 0: never
  */
 public record BenchOptions(Path socket, Pattern pattern, int blockSize, int depth, int queues, Duration runtime,
-                           boolean verify, long size, int readMix, int ringSize, long seed, boolean packed) {
+                           boolean verify, long size, int readMix, int ringSize, long seed, boolean packed,
+                           boolean vhostVdpa, long remapIntervalMillis, long stopStartIntervalMillis) {
+
+    /** A vhost-user run (no vhost-vdpa options). */
+    public BenchOptions(Path socket, Pattern pattern, int blockSize, int depth, int queues, Duration runtime,
+            boolean verify, long size, int readMix, int ringSize, long seed, boolean packed) {
+        this(socket, pattern, blockSize, depth, queues, runtime, verify, size, readMix, ringSize, seed, packed, false, 0,
+                0);
+    }
 
     /** Access patterns, named as fio's {@code --rw}. */
     public enum Pattern {
@@ -52,6 +65,12 @@ public record BenchOptions(Path socket, Pattern pattern, int blockSize, int dept
         }
         if (readMix < 0 || readMix > 100) {
             throw new IllegalArgumentException("read mix must be 0..100, got " + readMix);
+        }
+        if (remapIntervalMillis < 0 || stopStartIntervalMillis < 0) {
+            throw new IllegalArgumentException("intervals must not be negative");
+        }
+        if (!vhostVdpa && (remapIntervalMillis > 0 || stopStartIntervalMillis > 0)) {
+            throw new IllegalArgumentException("--remap-interval-ms and --stop-start-interval-ms need --vhost-vdpa");
         }
         if (ringSize == 0) {
             ringSize = Math.max(64, Integer.highestOneBit(3 * depth - 1) << 1);
