@@ -14,8 +14,8 @@ trap 'rm -rf "$data"' EXIT
 vduse4j_stage "$root" "$data" || exit 1
 log=$data/console.log
 start=$(date +%s)
-"$root/scripts/vm/run" --cpus 2 --mem 2048 --timeout "${E2E_TIMEOUT:-900}" --data "$data" -- \
-    env E2E_BENCH_SECONDS="${E2E_BENCH_SECONDS:-2}" /bin/bash -c "$(cat "$root/scripts/e2e/vhost-vdpa-guest")" \
+"$root/scripts/vm/run" --cpus 2 --mem 2048 --timeout "${E2E_TIMEOUT:-1200}" --data "$data" -- \
+    env E2E_BENCH_SECONDS="${E2E_BENCH_SECONDS:-3}" /bin/bash -c "$(cat "$root/scripts/e2e/vhost-vdpa-guest")" \
     vhost-vdpa-guest </dev/null 2>&1 | tee "$log"
 rc=${PIPESTATUS[0]}
 fails=$(grep -c '^E2E-FAIL' "$log")
