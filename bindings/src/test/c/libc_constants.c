@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/falloc.h>
+#include <linux/vhost.h>
 #include <poll.h>
 #include <sched.h>
 #include <stdio.h>
@@ -61,6 +62,19 @@ int main(void) {
     C(FIONREAD); C(FIOCLEX); C(FIONBIO);
     L(IO_81_7F, _IO(0x81, 0x7f)); L(IOR_81_00_8, _IOR(0x81, 0x00, unsigned long long));
     L(IOW_81_02_88, _IOW(0x81, 0x02, char[0x88])); L(IOWR_81_10_38, _IOWR(0x81, 0x10, char[0x38]));
+    /* VhostIoctl */
+    C(VHOST_VIRTIO); C(VHOST_GET_FEATURES); C(VHOST_SET_FEATURES); C(VHOST_SET_OWNER); C(VHOST_RESET_OWNER);
+    C(VHOST_SET_VRING_NUM); C(VHOST_SET_VRING_ADDR); C(VHOST_SET_VRING_BASE); C(VHOST_GET_VRING_BASE);
+    C(VHOST_SET_VRING_KICK); C(VHOST_SET_VRING_CALL); C(VHOST_SET_BACKEND_FEATURES); C(VHOST_GET_BACKEND_FEATURES);
+    C(VHOST_VDPA_GET_DEVICE_ID); C(VHOST_VDPA_GET_STATUS); C(VHOST_VDPA_SET_STATUS); C(VHOST_VDPA_GET_CONFIG);
+    C(VHOST_VDPA_SET_CONFIG); C(VHOST_VDPA_SET_VRING_ENABLE); C(VHOST_VDPA_GET_VRING_NUM);
+    C(VHOST_VDPA_GET_IOVA_RANGE); C(VHOST_VDPA_GET_CONFIG_SIZE); C(VHOST_VDPA_GET_VQS_COUNT);
+    C(VHOST_VDPA_SET_CONFIG_CALL);
+    N(VDPA_CONFIG_OFF, offsetof(struct vhost_vdpa_config, off)); N(VDPA_CONFIG_LEN, offsetof(struct vhost_vdpa_config, len));
+    N(VDPA_CONFIG_HEADER, offsetof(struct vhost_vdpa_config, buf));
+    N(VDPA_IOVA_RANGE_FIRST, offsetof(struct vhost_vdpa_iova_range, first));
+    N(VDPA_IOVA_RANGE_LAST, offsetof(struct vhost_vdpa_iova_range, last));
+    N(VDPA_IOVA_RANGE_SIZE, sizeof(struct vhost_vdpa_iova_range));
     /* Syscall */
     N(IO_URING_SETUP, SYS_io_uring_setup); N(IO_URING_ENTER, SYS_io_uring_enter);
     N(IO_URING_REGISTER, SYS_io_uring_register);

@@ -22,7 +22,7 @@ import org.junit.jupiter.api.io.TempDir;
 class LibcConstantsTest {
     static final Path SOURCE = Path.of("src/test/c/libc_constants.c");
     static final List<Class<?>> CLASSES = List.of(FileIo.class, MemoryMap.class, EventFd.class, Poll.class,
-            UnixSocket.class, Ioctl.class, Syscall.class);
+            UnixSocket.class, Ioctl.class, Syscall.class, VhostIoctl.class);
 
     @TempDir
     Path dir;

@@ -58,6 +58,8 @@ public final class BlockExport implements AutoCloseable {
     private final VhostUserServer vhostUser;
     private final boolean attached;
     private final Path blockDevice;
+    /** /dev/vhost-vdpa-N when attached with {@link VdpaBus.Driver#VHOST_VDPA}. */
+    private Path vhostVdpaDevice;
     private final String name;
     private final ExportPublication publication;
     private MetricsEndpoint metricsEndpoint;
@@ -167,6 +169,15 @@ public final class BlockExport implements AutoCloseable {
      */
     public Optional<Path> blockDevice() {
         return Optional.ofNullable(blockDevice);
+    }
+
+    /**
+     * The vhost-vdpa character device a VMM (or {@code vduse4j bench --vhost-vdpa}) opens.
+     *
+     * @return {@code /dev/vhost-vdpa-N}, if attached to vhost_vdpa
+     */
+    public Optional<Path> vhostVdpaDevice() {
+        return Optional.ofNullable(vhostVdpaDevice);
     }
 
     /**
@@ -324,6 +335,7 @@ public final class BlockExport implements AutoCloseable {
         private String serial = "vduse4j";
         private boolean packed;
         private boolean attach = true;
+        private VdpaBus.Driver vdpaDriver = VdpaBus.Driver.VIRTIO_VDPA;
         private PollerSettings pollerSettings = PollerSettings.DEFAULT;
         private long bounceSize;
         private Transport transport = Transport.VDUSE;
@@ -519,6 +531,18 @@ public final class BlockExport implements AutoCloseable {
         }
 
         /**
+         * The vdpa bus driver to bind the device to when attaching (default virtio_vdpa: /dev/vdX; vhost_vdpa:
+         * /dev/vhost-vdpa-N for a VMM).
+         *
+         * @param driver the driver
+         * @return this builder
+         */
+        public Builder vdpaDriver(VdpaBus.Driver driver) {
+            this.vdpaDriver = driver;
+            return this;
+        }
+
+        /**
          * Creates the device and, unless disabled, attaches it. On any failure everything created so far is
          * destroyed and the backend is closed before the exception (one actionable line) propagates.
          *
@@ -589,6 +613,9 @@ public final class BlockExport implements AutoCloseable {
                         name, pub);
             }
             requireRoot();
+            if (attach && vdpaDriver == VdpaBus.Driver.VHOST_VDPA) {
+                VdpaBus.requireDriver(vdpaDriver);   // before anything is created
+            }
             // Memory first (hugepages, RLIMIT_MEMLOCK): a refusal then leaves nothing in the kernel to undo.
             HugepageBounceBuffer bounce = bounceSize > 0 ? HugepageBounceBuffer.allocate(bounceSize) : null;
             VduseControl control = null;
@@ -607,7 +634,10 @@ public final class BlockExport implements AutoCloseable {
             }
             Path dev = null;
             try {
-                if (attach) {
+                if (attach && vdpaDriver == VdpaBus.Driver.VHOST_VDPA) {
+                    dev = VdpaBus.attach(name, vdpaDriver).orElseThrow(() -> new TransportException("device '" + name
+                            + "' was bound to vhost_vdpa but no /dev/vhost-vdpa-N appeared"));
+                } else if (attach) {
                     dev = VdpaBus.attach(name).orElseThrow(() -> new TransportException("device '" + name
                             + "' was added to the vdpa bus but no block device appeared: is virtio_vdpa loaded?"
                             + " (modprobe virtio_vdpa)"));
@@ -623,6 +653,11 @@ public final class BlockExport implements AutoCloseable {
             }
             if (attach) {
                 LifecycleEvent.report(name, "attach", dev.toString());
+            }
+            if (vdpaDriver == VdpaBus.Driver.VHOST_VDPA) {
+                BlockExport e = new BlockExport(blk, vduse, null, attach, null, name, pub);
+                e.vhostVdpaDevice = dev;
+                return e;
             }
             return new BlockExport(blk, vduse, null, attach, dev, name, pub);
         }

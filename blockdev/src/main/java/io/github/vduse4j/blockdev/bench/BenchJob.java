@@ -49,6 +49,17 @@ final class BenchJob implements Runnable {
 
     volatile boolean stop;
     private volatile long completedOps;
+
+    // Requests of the runner's thread (vhost-vdpa IOTLB churn and stop/start), handed over through volatiles so the
+    // loop takes no lock: the runner writes remapWanted, the job answers with remapHeld once that slot is free (no
+    // request in flight uses its buffer) and keeps it out of use until the runner, after the remap and
+    // BlkQueue.rebind, writes remapDone; pauseWanted makes the job drain everything and report paused.
+    volatile int remapWanted = -1;
+    volatile int remapHeld = -1;
+    volatile int remapDone = -1;
+    volatile boolean pauseWanted;
+    volatile boolean paused;
+    private final boolean controlled;
     long reads, writes, bytes, errors, verifyErrors, verified;
     String firstProblem;
 
@@ -75,6 +86,7 @@ final class BenchJob implements Runnable {
         this.freeCount = d;
         this.cursor = 0;
         this.interval = o.issueIntervalNanos();
+        this.controlled = o.remapIntervalMillis() > 0 || o.stopStartIntervalMillis() > 0;
     }
 
     long completedOps() {
@@ -88,12 +100,19 @@ final class BenchJob implements Runnable {
             long done = 0;
             nextIssue = System.nanoTime();
             while (!stop && !ring.broken()) {
+                if (controlled) {
+                    serviceControl();
+                }
                 submitFree(true);
                 done += reapAll(true);
                 completedOps = done;
             }
             if (!ring.broken()) {
                 drain();
+                if (remapHeld >= 0) {   // the runner hands every held slot back before it sets stop
+                    free[freeCount++] = remapHeld;
+                    remapHeld = -1;
+                }
             }
             if (o.verify() && !ring.broken()) {
                 verifyAll();
@@ -109,6 +128,40 @@ final class BenchJob implements Runnable {
         } else if (q.ring().deviceFaults() > 0) {
             problem(q.ring().firstDeviceFault());
         }
+    }
+
+    /** Answers the runner's remap and pause requests (see the fields). */
+    private void serviceControl() {
+        int held = remapHeld;
+        if (held < 0) {
+            int w = remapWanted;
+            if (w >= 0 && takeFree(w)) {
+                remapHeld = w;
+            }
+        } else if (remapDone == held) {
+            free[freeCount++] = held;
+            remapDone = -1;
+            remapHeld = -1;
+        }
+        if (pauseWanted) {
+            drain();
+            paused = true;
+            while (pauseWanted && !stop) {
+                java.util.concurrent.locks.LockSupport.parkNanos(200_000);
+            }
+            paused = false;
+        }
+    }
+
+    /** Takes {@code slot} out of the free list; false if it is in flight. */
+    private boolean takeFree(int slot) {
+        for (int i = 0; i < freeCount; i++) {
+            if (free[i] == slot) {
+                free[i] = free[--freeCount];
+                return true;
+            }
+        }
+        return false;
     }
 
     /** Fills every free slot with a new request (with a rate: each one that is due) and publishes them. */
@@ -206,7 +259,7 @@ final class BenchJob implements Runnable {
 
     private void drain() {
         long deadline = System.nanoTime() + 30_000_000_000L;
-        while (freeCount < q.depth() && !q.ring().broken()) {
+        while (freeCount + (remapHeld >= 0 ? 1 : 0) < q.depth() && !q.ring().broken()) {
             reapAll(true);
             if (System.nanoTime() - deadline > 0) {
                 throw new IllegalStateException((q.depth() - freeCount) + " requests never completed");
@@ -268,19 +321,17 @@ final class BenchJob implements Runnable {
     }
 
     private void fill(int slot, long deviceBlock) {
-        MemorySegment m = q.memory();
-        long base = q.dataOffset(slot);
+        MemorySegment m = q.data(slot);
         for (int i = 0; i < blockSize / 8; i++) {
-            m.set(LE_LONG, base + 8L * i, word(deviceBlock, i));
+            m.set(LE_LONG, 8L * i, word(deviceBlock, i));
         }
     }
 
     private void verify(int slot, long deviceBlock) {
-        MemorySegment m = q.memory();
-        long base = q.dataOffset(slot);
+        MemorySegment m = q.data(slot);
         verified++;
         for (int i = 0; i < blockSize / 8; i++) {
-            if (m.get(LE_LONG, base + 8L * i) != word(deviceBlock, i)) {
+            if (m.get(LE_LONG, 8L * i) != word(deviceBlock, i)) {
                 verifyErrors++;
                 problem("block " + deviceBlock + " differs at byte " + (8L * i) + " (offset "
                         + (deviceBlock * blockSize + 8L * i) + ")");

@@ -6,7 +6,7 @@ import java.time.Duration;
 /**
  * What {@code vduse4j bench} runs.
  *
- * @param socket    the back-end's vhost-user socket
+ * @param socket    the back-end's vhost-user socket, or with {@code vhostVdpa} its {@code /dev/vhost-vdpa-N}
  * @param pattern   access pattern
  * @param blockSize bytes per request, a multiple of 512
  * @param depth     requests in flight per queue
@@ -22,15 +22,36 @@ import java.time.Duration;
  * @param rateIops  requests per second over all queues, issued at even intervals (each queue its share; 0: as fast
  *                  as the depth allows). Open loop, as fio's {@code --rate_iops}: a request due while the depth is
  *                  used up goes out as soon as a slot frees, and a backlog of more than one depth is dropped
+ * @param vhostVdpa {@code socket} is a vhost-vdpa character device (the VMM's path to a vDPA device)
+ * @param remapIntervalMillis vhost-vdpa: every so many ms move one data buffer of each queue to new memory (IOTLB
+ *                  invalidate + update from a new memfd, one batch) while I/O runs; 0: never
+ * @param stopStartIntervalMillis vhost-vdpa: every so many ms pause the load, stop the device (GET_VRING_BASE,
+ *                  checked against the driver's position, then reset) and start it again where it stopped; 0: never
  */
 public record BenchOptions(Path socket, Pattern pattern, int blockSize, int depth, int queues, Duration runtime,
                            boolean verify, long size, int readMix, int ringSize, long seed, boolean packed,
-                           long rateIops) {
+                           long rateIops, boolean vhostVdpa, long remapIntervalMillis, long stopStartIntervalMillis) {
 
-    /** No rate limit. */
+    /** A vhost-user run without a rate limit. */
     public BenchOptions(Path socket, Pattern pattern, int blockSize, int depth, int queues, Duration runtime,
                         boolean verify, long size, int readMix, int ringSize, long seed, boolean packed) {
         this(socket, pattern, blockSize, depth, queues, runtime, verify, size, readMix, ringSize, seed, packed, 0);
+    }
+
+    /** A vhost-user run with a rate limit (0: none). */
+    public BenchOptions(Path socket, Pattern pattern, int blockSize, int depth, int queues, Duration runtime,
+                        boolean verify, long size, int readMix, int ringSize, long seed, boolean packed,
+                        long rateIops) {
+        this(socket, pattern, blockSize, depth, queues, runtime, verify, size, readMix, ringSize, seed, packed,
+                rateIops, false, 0, 0);
+    }
+
+    /** A run without a rate limit, on vhost-vdpa if {@code vhostVdpa}. */
+    public BenchOptions(Path socket, Pattern pattern, int blockSize, int depth, int queues, Duration runtime,
+                        boolean verify, long size, int readMix, int ringSize, long seed, boolean packed,
+                        boolean vhostVdpa, long remapIntervalMillis, long stopStartIntervalMillis) {
+        this(socket, pattern, blockSize, depth, queues, runtime, verify, size, readMix, ringSize, seed, packed, 0,
+                vhostVdpa, remapIntervalMillis, stopStartIntervalMillis);
     }
 
     /** Access patterns, named as fio's {@code --rw}. */
@@ -65,6 +86,12 @@ public record BenchOptions(Path socket, Pattern pattern, int blockSize, int dept
         }
         if (rateIops < 0 || rateIops > 1_000_000_000L) {
             throw new IllegalArgumentException("rate must be 0..1000000000 IOPS, got " + rateIops);
+        }
+        if (remapIntervalMillis < 0 || stopStartIntervalMillis < 0) {
+            throw new IllegalArgumentException("intervals must not be negative");
+        }
+        if (!vhostVdpa && (remapIntervalMillis > 0 || stopStartIntervalMillis > 0)) {
+            throw new IllegalArgumentException("--remap-interval-ms and --stop-start-interval-ms need --vhost-vdpa");
         }
         if (ringSize == 0) {
             ringSize = Math.max(64, Integer.highestOneBit(3 * depth - 1) << 1);

@@ -9,7 +9,15 @@ import java.util.Locale;
 public record BenchResult(String target, BenchOptions options, double seconds, long reads, long writes, long bytes,
                           long errors, long verifyErrors, long verified, double p50, double p90, double p99,
                           double p999, double max, double mean, long kicks, long deviceFaults,
-                          String firstProblem) {
+                          String firstProblem, long remaps, long restarts, long vringBaseChecks) {
+
+    /** A run without vhost-vdpa remaps, restarts or vring base checks. */
+    public BenchResult(String target, BenchOptions options, double seconds, long reads, long writes, long bytes,
+            long errors, long verifyErrors, long verified, double p50, double p90, double p99, double p999, double max,
+            double mean, long kicks, long deviceFaults, String firstProblem) {
+        this(target, options, seconds, reads, writes, bytes, errors, verifyErrors, verified, p50, p90, p99, p999, max,
+                mean, kicks, deviceFaults, firstProblem, 0, 0, 0);
+    }
 
     public long ios() {
         return reads + writes;
@@ -34,10 +42,11 @@ public record BenchResult(String target, BenchOptions options, double seconds, l
                         + "\"mb_s\":%.2f,"
                         + "\"lat_us\":{\"p50\":%.2f,\"p90\":%.2f,\"p99\":%.2f,\"p99.9\":%.2f,\"max\":%.2f,\"mean\":%.2f},"
                         + "\"errors\":%d,\"verify\":%b,\"verified_blocks\":%d,\"verify_errors\":%d,\"kicks\":%d,"
-                        + "\"device_faults\":%d%s}",
+                        + "\"device_faults\":%d,\"remaps\":%d,\"restarts\":%d,\"vring_base_checks\":%d%s}",
                 escape(target), options.pattern().fioName(), options.blockSize(), options.depth(), options.queues(),
                 options.ringKind(), options.rateIops(), seconds, ios(), reads, writes, iops(), mbPerSecond(), p50, p90,
-                p99, p999, max, mean, errors, options.verify(), verified, verifyErrors, kicks, deviceFaults,
+                p99, p999, max, mean, errors, options.verify(), verified, verifyErrors, kicks, deviceFaults, remaps,
+                restarts, vringBaseChecks,
                 firstProblem == null ? "" : ",\"first_problem\":\"" + escape(firstProblem) + "\"");
     }
 
@@ -48,6 +57,8 @@ public record BenchResult(String target, BenchOptions options, double seconds, l
                 options.ringKind(), iops(), mbPerSecond(), p50, p90, p99, p999, max, ios(), seconds, errors,
                 options.verify() ? ", verified " + verified + " blocks, verify errors=" + verifyErrors : "",
                 deviceFaults == 0 ? "" : ", device faults=" + deviceFaults)
+                + (remaps + restarts + vringBaseChecks == 0 ? "" : String.format(Locale.ROOT,
+                        ", remaps=%d, restarts=%d, vring bases checked=%d", remaps, restarts, vringBaseChecks))
                 + (firstProblem == null ? "" : " (first problem: " + firstProblem + ")");
     }
 

@@ -8,6 +8,7 @@ import io.github.vduse4j.engine.frontend.MemoryRegion;
 import io.github.vduse4j.engine.frontend.MemoryTable;
 import io.github.vduse4j.engine.frontend.VhostFrontend;
 import io.github.vduse4j.engine.frontend.VhostUserFrontend;
+import io.github.vduse4j.engine.frontend.VhostVdpaTransport;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.time.Duration;
@@ -38,11 +39,18 @@ public final class BenchRunner {
     static final int CONFIG_BYTES = 36;
 
     public static BenchResult run(BenchOptions o, Consumer<String> live) {
-        try (VhostFrontend fe = VhostFrontend.open(
-                () -> VhostUserFrontend.open(o.socket(), WANTED_PROTOCOL, Duration.ZERO), WANTED
-                        | (o.queues() > 1 ? VirtioBlk.bit(VirtioBlk.F_MQ) : 0)
-                        | (o.packed() ? VirtioBlk.bit(VirtioBlk.F_RING_PACKED) : 0), 0)) {
+        VhostFrontend.Connector connector = o.vhostVdpa() ? () -> VhostVdpaTransport.open(o.socket())
+                : () -> VhostUserFrontend.open(o.socket(), WANTED_PROTOCOL, Duration.ZERO);
+        long wanted = WANTED | (o.queues() > 1 ? VirtioBlk.bit(VirtioBlk.F_MQ) : 0)
+                | (o.packed() ? VirtioBlk.bit(VirtioBlk.F_RING_PACKED) : 0)
+                // vhost-vdpa: descriptors carry IOVAs the device translates through its IOTLB (virtio 1.2 §6.1)
+                | (o.vhostVdpa() ? VirtioBlk.bit(VirtioBlk.F_ACCESS_PLATFORM) : 0);
+        try (VhostFrontend fe = VhostFrontend.open(connector, wanted, 0)) {
             long offered = fe.offeredFeatures();
+            if (fe.transport() instanceof VhostVdpaTransport t && t.deviceId() != VirtioBlk.DEVICE_ID) {
+                throw new IllegalStateException(o.socket() + " is virtio device " + t.deviceId() + ", not a block device ("
+                        + VirtioBlk.DEVICE_ID + ")");
+            }
             if ((offered & VirtioBlk.bit(VirtioBlk.F_VERSION_1)) == 0) {
                 throw new IllegalStateException("the back-end does not offer VIRTIO_F_VERSION_1");
             }
@@ -70,28 +78,81 @@ public final class BenchRunner {
                 throw new IllegalArgumentException("device of " + capacity + " bytes is too small for " + o.blockSize()
                         + "-byte blocks");
             }
-            long bytes = o.queues() * BlkQueue.memoryBytes(o.ringSize(), o.depth(), o.blockSize());
-            try (MemoryRegion mem = MemoryRegion.memfd(bytes, 0)) {
-                List<BlkQueue> queues = new ArrayList<>();
-                List<BenchJob> jobs = new ArrayList<>();
-                try {
-                    for (int i = 0; i < o.queues(); i++) {
-                        BlkQueue q = new BlkQueue(mem, o.ringSize(), o.depth(), o.blockSize(), features);
-                        queues.add(q);
-                        jobs.add(new BenchJob(q, o, i, blocks));
-                    }
-                    fe.start(MemoryTable.of(mem), queues.stream().map(BlkQueue::queue).toArray(FrontendQueue[]::new));
-                    double seconds = drive(jobs, o, live);
-                    fe.stop();
-                    return merge(o, jobs, queues, seconds);
-                } finally {
-                    queues.forEach(BlkQueue::close);
+            return o.vhostVdpa() ? runVdpa(fe, o, features, blocks, live) : runShared(fe, o, features, blocks, live);
+        }
+    }
+
+    /** vhost-user: one memfd for rings, headers and data, announced with SET_MEM_TABLE. */
+    private static BenchResult runShared(VhostFrontend fe, BenchOptions o, long features, long blocks,
+            Consumer<String> live) {
+        long bytes = o.queues() * BlkQueue.memoryBytes(o.ringSize(), o.depth(), o.blockSize());
+        try (MemoryRegion mem = MemoryRegion.memfd(bytes, 0)) {
+            List<BlkQueue> queues = new ArrayList<>();
+            List<BenchJob> jobs = new ArrayList<>();
+            try {
+                for (int i = 0; i < o.queues(); i++) {
+                    BlkQueue q = new BlkQueue(mem, o.ringSize(), o.depth(), o.blockSize(), features);
+                    queues.add(q);
+                    jobs.add(new BenchJob(q, o, i, blocks));
                 }
+                fe.start(MemoryTable.of(mem), queues.stream().map(BlkQueue::queue).toArray(FrontendQueue[]::new));
+                double seconds = drive(jobs, o, live, null);
+                fe.stop();
+                return merge(o, jobs, queues, seconds, null);
+            } finally {
+                queues.forEach(BlkQueue::close);
             }
         }
     }
 
-    private static double drive(List<BenchJob> jobs, BenchOptions o, Consumer<String> live) {
+    /**
+     * vhost-vdpa: rings and request headers in one memfd (IOVA 0 up), data buffers in a second one above it. With
+     * IOTLB churn each data buffer is its own IOTLB entry (an INVALIDATE removes whole entries), mapped here before
+     * the start; otherwise the data memfd is one more region of the table. Every stop's GET_VRING_BASE is checked
+     * against where the driver rings are.
+     */
+    private static BenchResult runVdpa(VhostFrontend fe, BenchOptions o, long features, long blocks,
+            Consumer<String> live) {
+        VhostVdpaTransport t = (VhostVdpaTransport) fe.transport();
+        long unit = BlkQueue.dataBytes(o.blockSize());
+        long ringBytes = o.queues() * BlkQueue.memoryBytes(o.ringSize(), o.depth(), 0);
+        try (MemoryRegion rings = MemoryRegion.memfd(ringBytes, 0);
+                MemoryRegion data = MemoryRegion.memfd(o.queues() * o.depth() * unit + 4096, rings.size())) {
+            List<BlkQueue> queues = new ArrayList<>();
+            List<BenchJob> jobs = new ArrayList<>();
+            VdpaControl control = new VdpaControl(fe, t, o, jobs, queues, unit);
+            try {
+                for (int i = 0; i < o.queues(); i++) {
+                    BlkQueue q = new BlkQueue(rings, o.ringSize(), o.depth(), o.blockSize(), features, data);
+                    queues.add(q);
+                    jobs.add(new BenchJob(q, o, i, blocks));
+                }
+                MemoryTable table;
+                if (o.remapIntervalMillis() > 0) {
+                    table = MemoryTable.of(rings);
+                    t.beginBatch();
+                    for (BlkQueue q : queues) {
+                        for (int s = 0; s < q.depth(); s++) {
+                            t.map(q.dataGpa(s), unit, data.uaddrOf(q.dataGpa(s) - data.gpa()), VhostVdpaTransport.ACCESS_RW);
+                        }
+                    }
+                    t.endBatch();
+                } else {
+                    table = MemoryTable.of(rings, data);
+                }
+                control.table = table;
+                fe.start(table, queues.stream().map(BlkQueue::queue).toArray(FrontendQueue[]::new));
+                double seconds = drive(jobs, o, live, control);
+                control.stopAndCheck();
+                return merge(o, jobs, queues, seconds, control);
+            } finally {
+                control.close();
+                queues.forEach(BlkQueue::close);
+            }
+        }
+    }
+
+    private static double drive(List<BenchJob> jobs, BenchOptions o, Consumer<String> live, VdpaControl control) {
         List<Thread> threads = new ArrayList<>();
         for (int i = 0; i < jobs.size(); i++) {
             threads.add(Thread.ofPlatform().name("vduse4j-bench-" + i).daemon(true).start(jobs.get(i)));
@@ -106,8 +167,15 @@ public final class BenchRunner {
                 if (now >= end) {
                     break;
                 }
-                Thread.sleep(Math.max(1, Math.min(1000, (end - now) / 1_000_000)));
+                long sleepMs = Math.max(1, Math.min(1000, (end - now) / 1_000_000));
+                if (control != null) {
+                    sleepMs = Math.min(sleepMs, Math.max(1, control.millisToNextAction(now)));
+                }
+                Thread.sleep(sleepMs);
                 now = System.nanoTime();
+                if (control != null && now < end) {
+                    control.act(now);
+                }
                 long ops = 0;
                 for (BenchJob j : jobs) {
                     ops += j.completedOps();
@@ -137,7 +205,8 @@ public final class BenchRunner {
         return seconds;
     }
 
-    private static BenchResult merge(BenchOptions o, List<BenchJob> jobs, List<BlkQueue> queues, double seconds) {
+    private static BenchResult merge(BenchOptions o, List<BenchJob> jobs, List<BlkQueue> queues, double seconds,
+            VdpaControl control) {
         Histogram h = new Histogram(60_000_000_000L, 3);
         long reads = 0, writes = 0, bytes = 0, errors = 0, verifyErrors = 0, verified = 0, kicks = 0, faults = 0;
         String problem = null;
@@ -153,6 +222,12 @@ public final class BenchRunner {
                 problem = j.firstProblem;
             }
         }
+        if (control != null) {
+            errors += control.errors;
+            if (problem == null) {
+                problem = control.firstProblem;
+            }
+        }
         for (BlkQueue q : queues) {
             kicks += q.kicks();
             faults += q.ring().deviceFaults();
@@ -160,7 +235,8 @@ public final class BenchRunner {
         return new BenchResult(o.socket().toString(), o, seconds, reads, writes, bytes, errors, verifyErrors, verified,
                 us(h.getValueAtPercentile(50)), us(h.getValueAtPercentile(90)), us(h.getValueAtPercentile(99)),
                 us(h.getValueAtPercentile(99.9)), us(h.getMaxValue()), h.getTotalCount() == 0 ? 0 : h.getMean() / 1000.0,
-                kicks, faults, problem);
+                kicks, faults, problem, control == null ? 0 : control.remaps, control == null ? 0 : control.restarts,
+                control == null ? 0 : control.baseChecks);
     }
 
     private static double us(long nanos) {

@@ -26,6 +26,9 @@ public final class BlkQueue implements AutoCloseable {
     private final int maxBlock;
     private final long[] headerOffset;
     private final long[] dataOffset;
+    /** Per slot: where its data buffer is mapped here and its device address (remapped by {@link #rebind}). */
+    private final MemorySegment[] dataSegment;
+    private final long[] dataGpa;
     private final int[] headToSlot;
     private final long[] addr = new long[3];
     private final int[] len = new int[3];
@@ -49,8 +52,16 @@ public final class BlkQueue implements AutoCloseable {
      * otherwise, honouring VIRTIO_F_EVENT_IDX (no indirect tables: a request is 3 descriptors).
      */
     public BlkQueue(MemoryRegion mem, int ringSize, int depth, int maxBlock, long features) {
+        this(mem, ringSize, depth, maxBlock, features, mem);
+    }
+
+    /**
+     * As {@link #BlkQueue(MemoryRegion, int, int, int, long)}, with the data buffers carved out of {@code data}
+     * (each slot's buffer in pages of its own, so it can be remapped alone) and ring and headers out of {@code mem}.
+     */
+    public BlkQueue(MemoryRegion mem, int ringSize, int depth, int maxBlock, long features, MemoryRegion data) {
         this(busyPolled(DriverRing.create(mem, ringSize, (features & (1L << VirtioRing.F_RING_PACKED)) != 0,
-                (features & (1L << VirtioRing.F_EVENT_IDX)) != 0, false, 0), depth), mem, depth, maxBlock);
+                (features & (1L << VirtioRing.F_EVENT_IDX)) != 0, false, 0), depth), mem, data, depth, maxBlock);
     }
 
     /**
@@ -59,24 +70,32 @@ public final class BlkQueue implements AutoCloseable {
      * {@link FrontendQueue#awaitUsed(int)}.
      */
     public BlkQueue(FrontendQueue queue, MemoryRegion data, int depth, int maxBlock) {
+        this(queue, data, data, depth, maxBlock);
+    }
+
+    private BlkQueue(FrontendQueue queue, MemoryRegion headers, MemoryRegion data, int depth, int maxBlock) {
         DriverRing ring = queue.ring();
         int perRequest = ring.indirect() ? 1 : 3;
         if (depth < 1 || (long) perRequest * depth > ring.size()) {
             throw new IllegalArgumentException("queue depth " + depth + " needs " + perRequest * depth
                     + " descriptors; the ring has " + ring.size());
         }
-        this.mem = data;
+        this.mem = headers;
         this.ring = ring;
         this.queue = queue;
         this.depth = depth;
         this.maxBlock = maxBlock;
         this.headerOffset = new long[depth];
         this.dataOffset = new long[depth];
+        this.dataSegment = new MemorySegment[depth];
+        this.dataGpa = new long[depth];
         for (int i = 0; i < depth; i++) {
-            headerOffset[i] = data.allocate(64, 64);   // 16-byte header, status byte at +16
+            headerOffset[i] = headers.allocate(64, 64);   // 16-byte header, status byte at +16
         }
         for (int i = 0; i < depth; i++) {
-            dataOffset[i] = data.allocate(maxBlock, 4096);
+            dataOffset[i] = data.allocate(dataBytes(maxBlock), 4096);
+            dataSegment[i] = data.segment().asSlice(dataOffset[i], maxBlock);
+            dataGpa[i] = data.gpaOf(dataOffset[i]);
         }
         this.headToSlot = new int[ring.size()];
         this.ids = new int[ring.size()];
@@ -97,13 +116,29 @@ public final class BlkQueue implements AutoCloseable {
     public FrontendQueue queue() { return queue; }
     public long kicks() { return queue.kicks(); }
 
-    /** The data buffer of {@code slot} (maxBlock bytes). */
-    public MemorySegment data(int slot) {
-        return mem.segment().asSlice(dataOffset[slot], maxBlock);
+    /** Bytes a slot's data buffer takes: {@code maxBlock} rounded up to whole pages. */
+    public static long dataBytes(int maxBlock) {
+        return (maxBlock + 4095L) & ~4095L;
     }
 
-    public MemorySegment memory() { return mem.segment(); }
-    public long dataOffset(int slot) { return dataOffset[slot]; }
+    /** The data buffer of {@code slot} (maxBlock bytes), where it is mapped now. */
+    public MemorySegment data(int slot) {
+        return dataSegment[slot];
+    }
+
+    /** Device address of {@code slot}'s data buffer ({@link #dataBytes} bytes, page aligned). */
+    public long dataGpa(int slot) {
+        return dataGpa[slot];
+    }
+
+    /**
+     * After the device addresses of {@code slot}'s buffer were remapped to other memory: the buffer is now
+     * {@code segment} (at least maxBlock bytes). Only for a slot with no request in flight; the owning thread must
+     * see this before it uses the slot again (a volatile hand-over, see BenchJob).
+     */
+    public void rebind(int slot, MemorySegment segment) {
+        dataSegment[slot] = segment.asSlice(0, maxBlock);
+    }
 
     /**
      * Queues request {@code slot}: {@code type} (VirtioBlk.T_IN / T_OUT / T_FLUSH) at {@code sector} with
@@ -121,7 +156,7 @@ public final class BlkQueue implements AutoCloseable {
         len[n] = VirtioBlk.OUTHDR_SIZE;
         writable[n++] = false;
         if (length > 0) {
-            addr[n] = mem.gpaOf(dataOffset[slot]);
+            addr[n] = dataGpa[slot];
             len[n] = length;
             writable[n++] = type == VirtioBlk.T_IN;
         }

@@ -21,11 +21,27 @@ import picocli.CommandLine.Option;
  * {@code --json}).
  */
 @Command(name = "bench", mixinStandardHelpOptions = true, sortOptions = false,
-        description = "Load a vhost-user-blk back-end (vduse4j, qemu-storage-daemon, ...) as its frontend.")
+        description = "Load a vhost-user-blk back-end (vduse4j, qemu-storage-daemon, ...) or a vhost-vdpa block device"
+                + " as its frontend.")
 final class BenchCommand implements Callable<Integer> {
 
-    @Option(names = "--socket", required = true, paramLabel = "PATH", description = "the back-end's vhost-user socket")
+    @Option(names = "--socket", paramLabel = "PATH", description = "the back-end's vhost-user socket")
     Path socket;
+
+    @Option(names = "--vhost-vdpa", paramLabel = "DEVICE",
+            description = "instead of --socket: a vDPA device's /dev/vhost-vdpa-N, driven as a VMM does"
+                    + " (e.g. vduse4j export --vdpa-driver vhost_vdpa)")
+    Path vhostVdpa;
+
+    @Option(names = "--remap-interval-ms", defaultValue = "0", paramLabel = "MS",
+            description = "--vhost-vdpa: every MS ms move one data buffer per queue to new memory (IOTLB invalidate +"
+                    + " update from a new memfd) while I/O runs (default: never)")
+    long remapIntervalMillis;
+
+    @Option(names = "--stop-start-interval-ms", defaultValue = "0", paramLabel = "MS",
+            description = "--vhost-vdpa: every MS ms drain, stop the device (GET_VRING_BASE, checked) and start it"
+                    + " again where it stopped (default: never)")
+    long stopStartIntervalMillis;
 
     @Option(names = "--rw", defaultValue = "randread", paramLabel = "PATTERN",
             description = "read, write, randread, randwrite or randrw (default: ${DEFAULT-VALUE})")
@@ -79,7 +95,11 @@ final class BenchCommand implements Callable<Integer> {
     @Override
     public Integer call() {
         BenchOptions o = options();
-        checkSocket();
+        if (vhostVdpa == null) {
+            checkSocket();
+        } else {
+            checkVhostVdpa();
+        }
         boolean tty = System.console() != null && !json;
         BenchResult r = BenchRunner.run(o, tty ? line -> {
             System.err.print("\r" + line);
@@ -95,6 +115,19 @@ final class BenchCommand implements Callable<Integer> {
     /** Every option checked, naming the option, before anything connects. */
     private BenchOptions options() {
         CommandLine cl = spec.commandLine();
+        if ((socket == null) == (vhostVdpa == null)) {
+            throw new CommandLine.ParameterException(cl, "give the back-end as exactly one of --socket PATH and"
+                    + " --vhost-vdpa DEVICE");
+        }
+        if (remapIntervalMillis < 0 || remapIntervalMillis > 3_600_000 || stopStartIntervalMillis < 0
+                || stopStartIntervalMillis > 3_600_000) {
+            throw new CommandLine.ParameterException(cl, "--remap-interval-ms and --stop-start-interval-ms must be"
+                    + " 0..3600000");
+        }
+        if (vhostVdpa == null && (remapIntervalMillis > 0 || stopStartIntervalMillis > 0)) {
+            throw new CommandLine.ParameterException(cl, "--remap-interval-ms and --stop-start-interval-ms need"
+                    + " --vhost-vdpa");
+        }
         BenchOptions.Pattern pattern;
         try {
             pattern = BenchOptions.Pattern.valueOf(rw.toUpperCase(Locale.ROOT));
@@ -127,11 +160,27 @@ final class BenchCommand implements Callable<Integer> {
             throw new CommandLine.ParameterException(cl, "--size " + size + " holds fewer than one --bs block per queue");
         }
         try {
-            return new BenchOptions(socket, pattern, (int) blockSize, depth, queues,
+            return new BenchOptions(vhostVdpa != null ? vhostVdpa : socket, pattern, (int) blockSize, depth, queues,
                     Duration.ofNanos((long) (runtime * 1e9)), verify, size == null ? 0 : size, readMix, ringSize, seed,
-                    packed, rateIops);
+                    packed, rateIops, vhostVdpa != null, remapIntervalMillis, stopStartIntervalMillis);
         } catch (IllegalArgumentException e) {
             throw new CommandLine.ParameterException(cl, e.getMessage());
+        }
+    }
+
+    /** The vhost-vdpa device must be there and be a character device. */
+    private void checkVhostVdpa() {
+        CommandLine cl = spec.commandLine();
+        BasicFileAttributes a;
+        try {
+            a = Files.readAttributes(vhostVdpa, BasicFileAttributes.class);
+        } catch (IOException e) {
+            throw new CommandLine.ParameterException(cl, "no device at " + vhostVdpa + ": export one with"
+                    + " vduse4j export --vdpa-driver vhost_vdpa");
+        }
+        if (!a.isOther()) {
+            throw new CommandLine.ParameterException(cl, vhostVdpa + " is not a character device: --vhost-vdpa takes"
+                    + " /dev/vhost-vdpa-N");
         }
     }
 

@@ -11,6 +11,7 @@ import io.github.vduse4j.blockdev.backend.RbdBackend;
 import io.github.vduse4j.engine.PollMode;
 import io.github.vduse4j.engine.PollerSettings;
 import io.github.vduse4j.engine.QueueStats;
+import io.github.vduse4j.engine.vduse.VdpaBus;
 import java.net.InetSocketAddress;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -105,6 +106,11 @@ final class ExportCommand implements Callable<Integer> {
     @Option(names = "--no-attach", description = "create the VDUSE device but do not add it to the vdpa bus")
     boolean noAttach;
 
+    @Option(names = "--vdpa-driver", defaultValue = "virtio_vdpa", paramLabel = "virtio_vdpa|vhost_vdpa",
+            description = "vdpa bus driver to bind: virtio_vdpa (a local /dev/vdX, default) or vhost_vdpa"
+                    + " (/dev/vhost-vdpa-N for a VMM or vduse4j bench --vhost-vdpa)")
+    String vdpaDriver;
+
     @Option(names = "--poll", defaultValue = "adaptive", paramLabel = "busy|adaptive|event",
             description = "how queue threads wait for requests: busy (spin, one CPU each), adaptive (spin a"
                     + " self-tuning while, then sleep; default) or event (sleep on the kick at once)")
@@ -173,7 +179,7 @@ final class ExportCommand implements Callable<Integer> {
                 .runDirectory(run.root()).onStop(stop::countDown).metrics(metricsAddress)
                 .slowRequestThreshold(Duration.ofNanos((long) (slowRequestMillis * 1e6)))
                 .backend(backend).queues(queues).queueSize(queueSize).blockSize(blockSize)
-                .serial(serial).packed(packed).attach(!noAttach)
+                .serial(serial).packed(packed).attach(!noAttach).vdpaDriver(VdpaBus.Driver.named(vdpaDriver))
                 .transport(vhostUser ? BlockExport.Transport.VHOST_USER : BlockExport.Transport.VDUSE).socket(socket)
                 .pollers(pollerSettings())
                 .hugepageBounce(bounceSize())
@@ -184,7 +190,8 @@ final class ExportCommand implements Callable<Integer> {
         Thread hook = new Thread(export::close, "vduse4j-shutdown");
         Runtime.getRuntime().addShutdownHook(hook); // still clean up on System.exit from elsewhere
         String where = vhostUser ? socket.toString()
-                : export.blockDevice().map(Path::toString).orElse("/dev/vduse/" + export.name());
+                : export.blockDevice().or(export::vhostVdpaDevice).map(Path::toString)
+                        .orElse("/dev/vduse/" + export.name());
         System.out.println(where);
         System.out.flush();
         System.err.printf("vduse4j: exporting %s as %s, name %s (%d queue%s x %d, %s ring, %d-byte blocks, %s polling);"
@@ -313,6 +320,15 @@ final class ExportCommand implements Callable<Integer> {
         CommandLine cl = spec.commandLine();
         if (!List.of("busy", "adaptive", "event").contains(poll)) {
             throw new CommandLine.ParameterException(cl, "--poll must be busy, adaptive or event, got " + poll);
+        }
+        if (VdpaBus.Driver.named(vdpaDriver) == null) {
+            throw new CommandLine.ParameterException(cl, "--vdpa-driver must be virtio_vdpa or vhost_vdpa, got "
+                    + vdpaDriver);
+        }
+        if (!"virtio_vdpa".equals(vdpaDriver) && ("vhost-user".equals(transport) || noAttach
+                || source.vhostUserTarget != null)) {
+            throw new CommandLine.ParameterException(cl, "--vdpa-driver is for a VDUSE export attached to the vdpa bus"
+                    + " (not with --transport vhost-user, --no-attach or --vhost-user-target)");
         }
         if (!bounce.equals("kernel") && !bounce.equals("hugepages") && !bounce.startsWith("hugepages:")) {
             throw new CommandLine.ParameterException(cl, "--bounce must be kernel, hugepages or hugepages:SIZE, got "

@@ -51,6 +51,14 @@ class ExportCommandErrorsTest {
     }
 
     @Test
+    void badVdpaDriver() {
+        CliRun.assertOneLine(CliRun.run("export", "--null", "1G", "--vdpa-driver", "vhost-vdpa"), 2,
+                "--vdpa-driver must be virtio_vdpa or vhost_vdpa, got vhost-vdpa");
+        CliRun.assertOneLine(CliRun.run("export", "--null", "1G", "--vdpa-driver", "vhost_vdpa", "--no-attach"), 2,
+                "--vdpa-driver is for a VDUSE export attached to the vdpa bus");
+    }
+
+    @Test
     void badFaultSpec() {
         CliRun.assertOneLine(CliRun.run("export", "--null", "1G", "--inject-faults", "eio:sideways"), 2,
                 "--inject-faults: unknown op 'sideways'");

@@ -103,6 +103,7 @@ public final class VhostFrontend implements AutoCloseable {
         for (int i = 0; i < queues.length; i++) {
             bases[i] = transport.stopVring(i);
         }
+        transport.stopped();
         return bases;
     }
 

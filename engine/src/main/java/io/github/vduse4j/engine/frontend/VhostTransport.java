@@ -53,6 +53,13 @@ public interface VhostTransport extends AutoCloseable {
     /** Stops vring {@code index} and returns where it stopped (GET_VRING_BASE). */
     int stopVring(int index);
 
+    /**
+     * Every vring of a {@link VhostFrontend#stop} was asked for its base: vhost-vdpa resets the device here (SET_STATUS
+     * 0, what stops a vDPA device's queues); vhost-user has nothing to do (GET_VRING_BASE stopped each ring).
+     */
+    default void stopped() {
+    }
+
     @Override
     void close();
 }

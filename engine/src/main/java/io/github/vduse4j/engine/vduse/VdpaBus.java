@@ -20,6 +20,34 @@ import java.util.concurrent.TimeUnit;
  */
 public final class VdpaBus {
     public static final Path VDPA_DEVICES = Path.of("/sys/bus/vdpa/devices");
+    public static final Path VDPA_DRIVERS = Path.of("/sys/bus/vdpa/drivers");
+
+    /**
+     * The vdpa bus driver a device is bound to: virtio_vdpa (the kernel's virtio driver takes it: /dev/vdX) or
+     * vhost_vdpa (a character device /dev/vhost-vdpa-N for a VMM or {@code vduse4j bench --vhost-vdpa}).
+     */
+    public enum Driver {
+        VIRTIO_VDPA("virtio_vdpa"), VHOST_VDPA("vhost_vdpa");
+
+        private final String sysfsName;
+
+        Driver(String sysfsName) {
+            this.sysfsName = sysfsName;
+        }
+
+        /** The driver's name on the vdpa bus (and its module's). */
+        public String sysfsName() { return sysfsName; }
+
+        /** The driver named {@code name} (virtio_vdpa or vhost_vdpa), or null. */
+        public static Driver named(String name) {
+            for (Driver d : values()) {
+                if (d.sysfsName.equals(name)) {
+                    return d;
+                }
+            }
+            return null;
+        }
+    }
     private static final long TIMEOUT_SECONDS = 30;
 
     private VdpaBus() {}
@@ -44,6 +72,71 @@ public final class VdpaBus {
                 return Optional.empty();
             }
             sleep(50);
+        }
+        return Optional.empty();
+    }
+
+    /**
+     * Fails with one actionable line unless {@code driver} is registered on the vdpa bus (its module loaded or built
+     * in): checked before a device is created, so a missing driver leaves nothing behind.
+     */
+    public static void requireDriver(Driver driver) {
+        if (!Files.isDirectory(VDPA_DRIVERS.resolve(driver.sysfsName()))) {
+            throw new TransportException("the " + driver.sysfsName() + " vdpa bus driver is not loaded: modprobe "
+                    + driver.sysfsName());
+        }
+    }
+
+    /**
+     * Adds {@code name} to the vdpa bus bound to {@code driver} and waits for what the driver makes.
+     * {@link Driver#VIRTIO_VDPA}: as {@link #attach(String)}. {@link Driver#VHOST_VDPA}: a new vdpa device is probed
+     * by the first driver that matches (every vdpa driver matches every device, Linux 6.1 {@code vdpa_dev_match}) as
+     * soon as {@code vdpa dev add} registers it, so it is then unbound from whatever took it, its
+     * {@code driver_override} set to vhost_vdpa (honoured by {@code vdpa_dev_match}) and bound through
+     * {@code drivers/vhost_vdpa/bind}; the result is {@code /dev/vhost-vdpa-N}.
+     *
+     * @return the block device (virtio_vdpa) or the vhost-vdpa character device; empty if none appeared
+     */
+    public static Optional<Path> attach(String name, Driver driver) {
+        if (driver == Driver.VIRTIO_VDPA) {
+            return attach(name);
+        }
+        run("vdpa", "dev", "add", "name", name, "mgmtdev", "vduse");
+        Path dev = VDPA_DEVICES.resolve(name);
+        Path current = dev.resolve("driver");
+        try {
+            if (Files.exists(current)) {
+                String bound = Files.readSymbolicLink(current).getFileName().toString();
+                if (!bound.equals(driver.sysfsName())) {
+                    Files.writeString(VDPA_DRIVERS.resolve(bound).resolve("unbind"), name);
+                }
+            }
+            Files.writeString(dev.resolve("driver_override"), driver.sysfsName());
+            if (!Files.exists(current)) {
+                Files.writeString(VDPA_DRIVERS.resolve(driver.sysfsName()).resolve("bind"), name);
+            }
+        } catch (IOException e) {
+            throw new TransportException("cannot bind vdpa device '" + name + "' to " + driver.sysfsName() + ": "
+                    + e.getMessage(), e);
+        }
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(TIMEOUT_SECONDS);
+        while (System.nanoTime() < deadline) {
+            Optional<Path> chr = findVhostDevice(dev);
+            if (chr.isPresent() && Files.exists(chr.get())) {
+                return chr;
+            }
+            sleep(50);
+        }
+        return Optional.empty();
+    }
+
+    private static Optional<Path> findVhostDevice(Path vdpaDevice) {
+        try (DirectoryStream<Path> s = Files.newDirectoryStream(vdpaDevice, "vhost-vdpa-*")) {
+            for (Path p : s) {
+                return Optional.of(Path.of("/dev").resolve(p.getFileName().toString()));
+            }
+        } catch (IOException e) {
+            return Optional.empty();
         }
         return Optional.empty();
     }
