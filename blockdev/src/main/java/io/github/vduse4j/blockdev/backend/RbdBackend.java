@@ -39,7 +39,9 @@ import java.util.concurrent.atomic.AtomicLong;
  * frontend shares may change while librbd still holds it, so there librbd copies. Connect is bounded by
  * {@code client_mount_timeout} and mon ops by {@code rados_mon_op_timeout}; OSD ops are not (an OSD restart stalls I/O,
  * it does not fail it). A cluster error completes the request with IOERR and logs one line per error kind.
- * Snapshots ({@code POOL/IMAGE@SNAP}) are read-only. Discards smaller than an object's 64 KiB allocation unit may be
+ * Snapshots ({@code POOL/IMAGE@SNAP}) are read-only. Live resize without upcalls: {@link #watchSize} polls
+ * {@code rbd_get_size} once a second on a thread of its own (librbd refreshes the image header when its watch saw an
+ * {@code rbd resize}) and calls the export's resize path, the same one SIGHUP takes. Discards smaller than an object's 64 KiB allocation unit may be
  * skipped by the OSD (Pacific), so the device advertises a 64 KiB discard granularity and never promises that a
  * discarded range reads back zero; WRITE_ZEROES does zero.
  */
@@ -95,6 +97,10 @@ public final class RbdBackend implements BlockBackend {
     private Thread reaper;
     private volatile boolean closing;
     private final AtomicLong errors = new AtomicLong();
+    /** Guards the image handle against {@link #close()} for the size calls of other threads (watch, SIGHUP). */
+    private final Object sizeLock = new Object();
+    private boolean imageClosed;
+    private Thread sizeWatch;
     /** Error kinds already logged (bit = errno & 63): one line each. */
     private final AtomicLong loggedErrnos = new AtomicLong();
 
@@ -214,11 +220,57 @@ public final class RbdBackend implements BlockBackend {
         return capacity;
     }
 
-    /** Re-reads the image size ({@code rbd resize} is seen here: SIGHUP, or the export's periodic check). */
+    /** Re-reads the image size ({@code rbd resize} is seen here: SIGHUP, or {@link #watchSize}). */
     @Override
     public long refreshCapacity() {
-        capacity = RbdLibrary.size(image) & ~511L;
-        return capacity;
+        synchronized (sizeLock) {
+            if (!imageClosed) {
+                capacity = RbdLibrary.size(image) & ~511L;
+            }
+            return capacity;
+        }
+    }
+
+    /**
+     * Starts watching the image's size: once per {@code periodMillis}, on a daemon thread of its own (no librbd upcall
+     * into Java), compares {@code rbd_get_size} with {@link #capacity()} and runs {@code onChange} when they differ
+     * (the export's resize: {@code BlockExport::resize}, which calls {@link #refreshCapacity()}). Stopped by
+     * {@link #close()}. A failed size read (cluster unreachable) is skipped until the next period.
+     *
+     * @param onChange     what to run on a size change (on the watch thread)
+     * @param periodMillis how often to look
+     */
+    public synchronized void watchSize(Runnable onChange, long periodMillis) {
+        if (sizeWatch != null || spec.snapshot() != null) {
+            return; // a snapshot's size is fixed
+        }
+        sizeWatch = Thread.ofPlatform().name("vduse4j-rbd-size").daemon(true).start(() -> {
+            while (!closing) {
+                try {
+                    Thread.sleep(periodMillis);
+                } catch (InterruptedException e) {
+                    return;
+                }
+                long now;
+                synchronized (sizeLock) {
+                    if (imageClosed) {
+                        return;
+                    }
+                    try {
+                        now = RbdLibrary.size(image) & ~511L;
+                    } catch (RuntimeException e) {
+                        continue;
+                    }
+                }
+                if (now != capacity && !closing) {
+                    try {
+                        onChange.run();
+                    } catch (RuntimeException e) {
+                        System.err.println("vduse4j: rbd " + spec + ": resize to " + now + " bytes failed: " + e);
+                    }
+                }
+            }
+        });
     }
 
     @Override
@@ -277,6 +329,16 @@ public final class RbdBackend implements BlockBackend {
     @Override
     public void close() {
         closing = true;
+        Thread watch;
+        synchronized (this) {
+            watch = sizeWatch;
+        }
+        if (watch != null) {
+            watch.interrupt();
+        }
+        synchronized (sizeLock) {
+            imageClosed = true; // from here on no size call touches the image
+        }
         if (reaper != null) {
             EventFd.signal(notifyFd);
             try {

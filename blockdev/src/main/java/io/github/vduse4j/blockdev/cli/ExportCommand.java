@@ -156,6 +156,9 @@ final class ExportCommand implements Callable<Integer> {
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;
 
+    /** The --rbd backend (its size is watched once the export runs), else null. */
+    private RbdBackend rbdBackend;
+
     @Override
     public Integer call() throws InterruptedException {
         validate();
@@ -187,6 +190,9 @@ final class ExportCommand implements Callable<Integer> {
         export.metricsAddress().ifPresent(a -> System.err.println("vduse4j: metrics at http://" + hostPort(a)
                 + "/metrics"));
         ProcessSignals.install(stop::countDown, () -> resize(export));
+        if (rbdBackend != null) {
+            rbdBackend.watchSize(() -> resize(export), 1000); // rbd resize shows up without SIGHUP
+        }
         Thread hook = new Thread(export::close, "vduse4j-shutdown");
         Runtime.getRuntime().addShutdownHook(hook); // still clean up on System.exit from elsewhere
         String where = vhostUser ? socket.toString()
@@ -433,6 +439,7 @@ final class ExportCommand implements Callable<Integer> {
             throw new CommandLine.ParameterException(cl, "size of " + rbd + " (" + b.capacity()
                     + " bytes) is not a positive multiple of the block size " + blockSize + ": rbd resize it");
         }
+        rbdBackend = b;
         return b;
     }
 }

@@ -61,6 +61,15 @@ final class QueueQuiescence implements QueueHandler {
         return delegate.inflight();
     }
 
+    /**
+     * The delegate's: without it the poller would see no completion fd and spin for as long as an asynchronous backend
+     * (librbd, io_uring) has requests in flight, taking a CPU from the very threads that complete them.
+     */
+    @Override
+    public int completionFd() {
+        return delegate.completionFd();
+    }
+
     @Override
     public QueueStats stats() {
         return delegate.stats();
