@@ -254,11 +254,28 @@ public final class PackedInflightTracker implements InflightTracker {
      * @param baseUsedWrap  its wrap counter
      */
     public Recovered recover(MemorySegment ring, int baseAvail, boolean baseAvailWrap, int baseUsed, boolean baseUsedWrap) {
+        return recover(ring, baseAvail, baseAvailWrap, baseUsed, baseUsedWrap, false);
+    }
+
+    /**
+     * As {@link #recover(MemorySegment, int, boolean, int, boolean)} for a transport that keeps no position of its
+     * own (VDUSE: the kernel does not know where a packed ring stands, virtio 1.2 §2.8 has no index in shared
+     * memory): the region is the only record, so with nothing in flight the used position is its committed one, and
+     * a region that makes no sense is left as it is and reported ({@link Recovered#usedIdx()} is then -1), since
+     * formatting it would invent a position.
+     *
+     * @param ring the descriptor ring
+     */
+    public Recovered recover(MemorySegment ring) {
+        return recover(ring, -1, true, -1, true, true);
+    }
+
+    private Recovered recover(MemorySegment ring, int baseAvail, boolean baseAvailWrap, int baseUsed,
+                              boolean baseUsedWrap, boolean regionOnly) {
         this.ring = ring;
         String problem = check();
         if (problem != null) {
-            formatAt(baseUsed, baseUsedWrap);
-            return new Recovered(List.of(), baseUsed, baseUsedWrap, problem);
+            return refuse(baseUsed, baseUsedWrap, problem, regionOnly);
         }
         int freeHeadNow = s.get(U16, FREE_HEAD) & 0xffff;
         int oldFreeHead = s.get(U16, OLD_FREE_HEAD) & 0xffff;
@@ -283,8 +300,7 @@ public final class PackedInflightTracker implements InflightTracker {
         boolean[] free = new boolean[size];
         for (int e = head, steps = 0; e < size; e = s.get(U16, desc(e) + D_NEXT) & 0xffff) {
             if (free[e] || ++steps > size) {
-                formatAt(baseUsed, baseUsedWrap);
-                return new Recovered(List.of(), baseUsed, baseUsedWrap, "the free list has a cycle at entry " + e);
+                return refuse(baseUsed, baseUsedWrap, "the free list has a cycle at entry " + e, regionOnly);
             }
             free[e] = true;
             s.set(U8, desc(e) + D_INFLIGHT, (byte) 0);
@@ -352,8 +368,7 @@ public final class PackedInflightTracker implements InflightTracker {
             problem = sortByCounter(heads, lists);
         }
         if (problem != null) {
-            formatAt(baseUsed, baseUsedWrap);
-            return new Recovered(List.of(), baseUsed, baseUsedWrap, problem);
+            return refuse(baseUsed, baseUsedWrap, problem, regionOnly);
         }
         int total = 0;
         for (int k = 0; k < heads.size(); k++) {
@@ -363,6 +378,10 @@ public final class PackedInflightTracker implements InflightTracker {
         }
         rebuildFreeList(taken);
         counter = heads.isEmpty() ? 0 : s.get(U64, desc(heads.getLast()) + D_COUNTER) + 1;
+        if (lists.isEmpty() && regionOnly) {
+            writeUsed(oldUsedIdx, oldUsedWrap);
+            return new Recovered(lists, oldUsedIdx, oldUsedWrap, null);
+        }
         if (lists.isEmpty()) {
             writeUsed(baseUsed, baseUsedWrap);
             return new Recovered(lists, baseUsed, baseUsedWrap, null);
@@ -375,10 +394,22 @@ public final class PackedInflightTracker implements InflightTracker {
             expected -= size;
             expectedWrap = !expectedWrap;
         }
+        if (regionOnly) {
+            return new Recovered(lists, oldUsedIdx, oldUsedWrap, null);
+        }
         String note = expected == baseAvail && expectedWrap == baseAvailWrap ? null
                 : "the frontend's avail position " + baseAvail + "/" + (baseAvailWrap ? 1 : 0) + " is not the used one "
                 + oldUsedIdx + "/" + (oldUsedWrap ? 1 : 0) + " plus the " + total + " descriptors in flight";
         return new Recovered(lists, oldUsedIdx, oldUsedWrap, note);
+    }
+
+    /** A region that cannot be recovered: formatted at the base position, or (region only) left for the caller. */
+    private Recovered refuse(int baseUsed, boolean baseUsedWrap, String problem, boolean regionOnly) {
+        if (regionOnly) {
+            return new Recovered(List.of(), -1, false, problem);
+        }
+        formatAt(baseUsed, baseUsedWrap);
+        return new Recovered(List.of(), baseUsed, baseUsedWrap, problem);
     }
 
     /**
