@@ -646,23 +646,8 @@ public final class VduseDevice implements AutoCloseable {
      */
     @Override
     public void close() {
-        synchronized (this) {
-            if (closed) {
-                return;
-            }
-            closed = true;
-        }
-        loop.stop();
-        synchronized (this) {
-            stopQueues();
-            iotlb.clear();
-        }
-        for (EventFdKick k : kicks) {
-            k.close();
-        }
-        FileIo.close(fd); // the kernel unpins a registered bounce buffer here (vduse_dev_release)
-        if (bounce != null) {
-            bounce.close();
+        if (!release(false)) {
+            return;
         }
         try {
             control.destroyDevice(name);
@@ -675,17 +660,13 @@ public final class VduseDevice implements AutoCloseable {
     }
 
     /**
-     * Upgrade stop: the queues stop taking requests and drain what is in flight (every completion published and
-     * logged), the log is marked drained and kept, the device file is closed, and the device stays in the kernel
-     * and on the vdpa bus for the next process to {@link #reconnect}. Without a log this is refused.
+     * Stops the control thread and the queues (draining them), then closes the kick eventfds, the device file and
+     * the bounce buffer; with {@code upgrade} the log is marked drained first. False if already closed.
      */
-    public void upgradeStop() {
-        if (log == null) {
-            throw new IllegalStateException("no reconnect log: an upgrade stop would leave a device nobody can serve");
-        }
+    private boolean release(boolean upgrade) {
         synchronized (this) {
             if (closed) {
-                return;
+                return false;
             }
             closed = true;
         }
@@ -694,19 +675,33 @@ public final class VduseDevice implements AutoCloseable {
             boolean running = started;
             stopQueues();
             iotlb.clear();
-            if (running) {
+            if (upgrade && running) {
                 log.upgradeStop();
             }
         }
         for (EventFdKick k : kicks) {
             k.close();
         }
-        FileIo.close(fd);
+        FileIo.close(fd); // the kernel unpins a registered bounce buffer here (vduse_dev_release)
         if (bounce != null) {
             bounce.close();
         }
-        log.close();
-        control.close();
+        return true;
+    }
+
+    /**
+     * Upgrade stop: the queues stop taking requests and drain what is in flight (every completion published and
+     * logged), the log is marked drained and kept, the device file is closed, and the device stays in the kernel
+     * and on the vdpa bus for the next process to {@link #reconnect}. Without a log this is refused.
+     */
+    public void upgradeStop() {
+        if (log == null) {
+            throw new IllegalStateException("no reconnect log: an upgrade stop would leave a device nobody can serve");
+        }
+        if (release(true)) {
+            log.close();
+            control.close();
+        }
     }
 
     /** True once /dev/vduse/NAME is gone (after {@link #close()}). */
