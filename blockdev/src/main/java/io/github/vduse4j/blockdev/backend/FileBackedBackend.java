@@ -25,7 +25,11 @@ abstract sealed class FileBackedBackend implements BlockBackend permits FileBack
         return file.path;
     }
 
-    /** The file's device and inode: the same data, whatever path or options name it. */
+    /**
+     * The file's device and inode: the same data, whatever path or options name it.
+     *
+     * @return {@code file dev D ino I}
+     */
     @Override
     public String identity() {
         try {
