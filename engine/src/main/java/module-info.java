@@ -13,6 +13,7 @@ module io.github.vduse4j.engine {
     exports io.github.vduse4j.engine;
     exports io.github.vduse4j.engine.vduse;
     exports io.github.vduse4j.engine.vhostuser;
+    exports io.github.vduse4j.engine.inflight;
     exports io.github.vduse4j.engine.frontend;
     exports io.github.vduse4j.engine.control;
 }

@@ -14,6 +14,7 @@ import io.github.vduse4j.engine.vduse.HugepageBounceBuffer;
 import io.github.vduse4j.engine.vduse.VdpaBus;
 import io.github.vduse4j.engine.vduse.VduseControl;
 import io.github.vduse4j.engine.vduse.VduseDevice;
+import io.github.vduse4j.engine.vduse.ReconnectLog;
 import io.github.vduse4j.engine.vhostuser.VhostUserServer;
 import java.io.IOException;
 import java.lang.foreign.MemorySegment;
@@ -251,6 +252,47 @@ public final class BlockExport implements AutoCloseable {
         return resize();
     }
 
+    /**
+     * Upgrade stop (VDUSE with a reconnect log): drains every queue, keeps the log and leaves the device in the
+     * kernel, attached, for the next process exporting the same configuration to take over; then closes the backend
+     * and the run directory's control socket and stats file.
+     *
+     * @throws IllegalStateException without a reconnect log, or over vhost-user
+     */
+    public synchronized void upgradeStop() {
+        if (vduse == null) {
+            throw new IllegalStateException("an upgrade stop is for VDUSE exports");
+        }
+        if (closed) {
+            return;
+        }
+        closed = true;
+        if (metricsEndpoint != null) {
+            metricsEndpoint.close();
+        }
+        if (publication != null) {
+            publication.closeControl();
+        }
+        LifecycleEvent.report(name, "upgrade-stop", "device kept");
+        RuntimeException failure = null;
+        try {
+            vduse.upgradeStop();
+        } catch (RuntimeException e) {
+            failure = e;
+        }
+        try {
+            blk.backend().close();
+        } catch (RuntimeException e) {
+            failure = chain(failure, e);
+        }
+        if (publication != null) {
+            publication.close();
+        }
+        if (failure != null) {
+            throw failure;
+        }
+    }
+
     @Override
     public synchronized void close() {
         if (closed) {
@@ -345,8 +387,22 @@ public final class BlockExport implements AutoCloseable {
         private Runnable onStop;
         private Duration slowRequest;
         private InetSocketAddress metrics;
+        private Path reconnectLog;
 
         private Builder() {}
+
+        /**
+         * VDUSE: where the reconnect log lives (default: {@code NAME/inflight} in the run directory when there is
+         * one, else none). With a log, a restart of the same export after a crash or an upgrade stop takes the device
+         * over instead of creating it ({@code /dev/vduse/NAME} still there, the log matching the configuration).
+         *
+         * @param path the log file, or null for the default
+         * @return this builder
+         */
+        public Builder reconnectLog(Path path) {
+            this.reconnectLog = path;
+            return this;
+        }
 
         /**
          * Serve Prometheus metrics at {@code http://ADDRESS/metrics} (port 0: any free one; see
@@ -616,13 +672,38 @@ public final class BlockExport implements AutoCloseable {
             if (attach && vdpaDriver == VdpaBus.Driver.VHOST_VDPA) {
                 VdpaBus.requireDriver(vdpaDriver);   // before anything is created
             }
+            Path logPath = reconnectLog != null ? reconnectLog
+                    : runRoot != null ? ReconnectLog.defaultPath(runRoot, name) : null;
+            ReconnectLog.Identity identity = new ReconnectLog.Identity(VduseDevice.offeredFeatures(blk),
+                    blk.queueCount(), blk.maxQueueSize(), blk.settings().blockSize(), blk.capacityBytes(),
+                    blk.backend().identity());
+            boolean takeover = logPath != null && Files.exists(VduseControl.DEVICE_DIR.resolve(name))
+                    && Files.exists(logPath);
+            ReconnectLog log = null;
+            if (takeover) {
+                try {
+                    log = ReconnectLog.open(logPath, identity); // checks it; touches nothing on a mismatch
+                } catch (TransportException e) {
+                    throw new TransportException("VDUSE device '" + name + "' is left from an earlier export that this"
+                            + " one cannot take over (" + e.getMessage() + "): remove it with vduse4j destroy --name "
+                            + name + ", or restart with the earlier configuration");
+                }
+            }
             // Memory first (hugepages, RLIMIT_MEMLOCK): a refusal then leaves nothing in the kernel to undo.
-            HugepageBounceBuffer bounce = bounceSize > 0 ? HugepageBounceBuffer.allocate(bounceSize) : null;
+            HugepageBounceBuffer bounce = null;
             VduseControl control = null;
             VduseDevice vduse;
             try {
+                bounce = bounceSize > 0 ? HugepageBounceBuffer.allocate(bounceSize) : null;
                 control = VduseControl.open();
-                vduse = VduseDevice.create(control, name, blk, pollerSettings, bounce); // owns both from here on
+                if (takeover) {
+                    vduse = VduseDevice.reconnect(control, name, blk, pollerSettings, bounce, log);
+                } else {
+                    if (logPath != null && !Files.exists(VduseControl.DEVICE_DIR.resolve(name))) {
+                        log = ReconnectLog.create(logPath, identity);
+                    }
+                    vduse = VduseDevice.create(control, name, blk, pollerSettings, bounce, log); // owns them from here on
+                }
             } catch (RuntimeException e) {
                 if (bounce != null) {
                     bounce.close();
@@ -630,7 +711,20 @@ public final class BlockExport implements AutoCloseable {
                 if (control != null) {
                     control.close();
                 }
+                if (log != null) {
+                    if (takeover) {
+                        log.close();
+                    } else {
+                        log.delete();
+                    }
+                }
                 throw e;
+            }
+            if (takeover) {
+                Path dev = VdpaBus.blockDevice(name).orElse(null);
+                boolean attached = VdpaBus.isAttached(name);
+                LifecycleEvent.report(name, "takeover", dev == null ? "no block device" : dev.toString());
+                return new BlockExport(blk, vduse, null, attached, dev, name, pub);
             }
             Path dev = null;
             try {

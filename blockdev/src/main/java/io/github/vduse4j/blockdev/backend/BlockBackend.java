@@ -111,6 +111,17 @@ public interface BlockBackend extends AutoCloseable {
      */
     String describe();
 
+    /**
+     * What a VDUSE reconnect log records to recognise this backend after a restart (the data must be the same, not
+     * only the options): by default {@link #describe()}; a file backend names its device and inode. A backend whose
+     * data dies with its process returns something no later process can match, so a takeover is refused.
+     *
+     * @return a short stable description of where the data lives
+     */
+    default String identity() {
+        return describe();
+    }
+
     @Override
     void close();
 }

@@ -149,6 +149,11 @@ public final class FaultInjectingBackend implements BlockBackend {
     @Override public void close() { inner.close(); }
 
     @Override
+    public String identity() {
+        return inner.identity();
+    }
+
+    @Override
     public String describe() {
         return inner.describe() + " with injected faults " + rules.size() + " rule" + (rules.size() == 1 ? "" : "s");
     }

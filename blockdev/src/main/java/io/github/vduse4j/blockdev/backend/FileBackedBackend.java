@@ -25,6 +25,21 @@ abstract sealed class FileBackedBackend implements BlockBackend permits FileBack
         return file.path;
     }
 
+    /**
+     * The file's device and inode: the same data, whatever path or options name it.
+     *
+     * @return {@code file dev D ino I}
+     */
+    @Override
+    public String identity() {
+        try {
+            return "file dev " + java.nio.file.Files.getAttribute(file.path, "unix:dev") + " ino "
+                    + java.nio.file.Files.getAttribute(file.path, "unix:ino");
+        } catch (java.io.IOException | UnsupportedOperationException e) {
+            return "file " + file.path.toAbsolutePath();
+        }
+    }
+
     @Override
     public long capacity() {
         return capacity;

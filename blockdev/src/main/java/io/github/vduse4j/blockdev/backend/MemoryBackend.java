@@ -174,6 +174,11 @@ public final class MemoryBackend implements BlockBackend {
     }
 
     @Override
+    public String identity() {
+        return "memory of process " + ProcessHandle.current().pid() + " (dies with it)";
+    }
+
+    @Override
     public String describe() {
         return "memory " + data.byteSize() + " bytes";
     }

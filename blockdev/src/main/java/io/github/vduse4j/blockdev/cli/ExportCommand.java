@@ -103,6 +103,11 @@ final class ExportCommand implements Callable<Integer> {
     @Option(names = "--packed", description = "offer the packed virtqueue layout (VIRTIO_F_RING_PACKED)")
     boolean packed;
 
+    @Option(names = "--reconnect-log", paramLabel = "PATH",
+            description = "VDUSE: the inflight log that lets a restart take the device over after a crash or an"
+                    + " upgrade stop (SIGUSR1) (default: RUN_DIR/NAME/inflight)")
+    Path reconnectLog;
+
     @Option(names = "--no-attach", description = "create the VDUSE device but do not add it to the vdpa bus")
     boolean noAttach;
 
@@ -186,10 +191,17 @@ final class ExportCommand implements Callable<Integer> {
                 .transport(vhostUser ? BlockExport.Transport.VHOST_USER : BlockExport.Transport.VDUSE).socket(socket)
                 .pollers(pollerSettings())
                 .hugepageBounce(bounceSize())
+                .reconnectLog(reconnectLog)
                 .start();
         export.metricsAddress().ifPresent(a -> System.err.println("vduse4j: metrics at http://" + hostPort(a)
                 + "/metrics"));
-        ProcessSignals.install(stop::countDown, () -> resize(export));
+        java.util.concurrent.atomic.AtomicBoolean upgrade = new java.util.concurrent.atomic.AtomicBoolean();
+        ProcessSignals.install(stop::countDown, () -> resize(export), () -> {
+            if (!vhostUser) {
+                upgrade.set(true);
+                stop.countDown();
+            }
+        });
         if (rbdBackend != null) {
             rbdBackend.watchSize(() -> resize(export), 1000); // rbd resize shows up without SIGHUP
         }
@@ -204,6 +216,13 @@ final class ExportCommand implements Callable<Integer> {
                 + " stop with Ctrl-C or vduse4j stop %s%n", backend.describe(), where, export.name(), queues,
                 queues == 1 ? "" : "s", queueSize, packed ? "packed" : "split", blockSize, pollerSettings(), export.name());
         stop.await();
+        if (upgrade.get()) { // SIGUSR1: drain, keep the device and its log for the next process
+            export.upgradeStop();
+            Runtime.getRuntime().removeShutdownHook(hook);
+            System.err.println("vduse4j: " + export.name() + ": upgrade stop: queues drained, device kept for the"
+                    + " next export of the same configuration");
+            return 0;
+        }
         String label = vhostUser ? socket.toString() : export.name();
         System.err.println("vduse4j: stopping " + label);
         List<QueueStats> stats = export.stats();

@@ -16,4 +16,10 @@ final class ProcessSignals {
         Signal.handle(new Signal("TERM"), s -> onStop.run());
         Signal.handle(new Signal("HUP"), s -> onHangup.run());
     }
+
+    /** As {@link #install(Runnable, Runnable)}, plus {@code onUpgrade} on SIGUSR1 (VDUSE upgrade stop). */
+    static void install(Runnable onStop, Runnable onHangup, Runnable onUpgrade) {
+        install(onStop, onHangup);
+        Signal.handle(new Signal("USR1"), s -> onUpgrade.run());
+    }
 }

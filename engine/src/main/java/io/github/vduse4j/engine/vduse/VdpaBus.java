@@ -149,6 +149,11 @@ public final class VdpaBus {
         run("vdpa", "dev", "del", name);
     }
 
+    /** The block device of {@code name} if it is on the vdpa bus under virtio_vdpa (e.g. after a takeover). */
+    public static Optional<Path> blockDevice(String name) {
+        return findBlockDevice(VDPA_DEVICES.resolve(name));
+    }
+
     /** True if {@code name} is on the vdpa bus. */
     public static boolean isAttached(String name) {
         return Files.exists(VDPA_DEVICES.resolve(name));

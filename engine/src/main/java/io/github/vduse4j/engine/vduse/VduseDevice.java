@@ -20,6 +20,9 @@ import io.github.vduse4j.engine.QueueStats;
 import io.github.vduse4j.engine.TransportException;
 import io.github.vduse4j.engine.control.LifecycleEvent;
 import io.github.vduse4j.engine.VirtioDevice;
+import io.github.vduse4j.engine.inflight.PackedInflightTracker;
+import io.github.vduse4j.engine.inflight.SplitInflightTracker;
+import io.github.vduse4j.engine.inflight.TrackedVirtqueue;
 import io.github.vduse4j.ring.GuestMemory;
 import io.github.vduse4j.ring.PackedVirtqueue;
 import io.github.vduse4j.ring.SplitVirtqueue;
@@ -79,6 +82,9 @@ public final class VduseDevice implements AutoCloseable {
     private final PollerSettings pollerSettings;
     private final HugepageBounceBuffer bounce;
     private final VduseIotlbSource iotlbSource;
+    private final ReconnectLog log;
+    /** Set while a takeover waits for its first completion: when it began (System.nanoTime). */
+    private volatile long takeoverStart;
     private long negotiatedFeatures;
     private boolean started;
     private boolean closed;
@@ -89,8 +95,9 @@ public final class VduseDevice implements AutoCloseable {
     }
 
     private VduseDevice(VduseControl control, String name, VirtioDevice device, int fd, EventFdKick[] kicks,
-            PollerSettings pollerSettings, HugepageBounceBuffer bounce) {
+            PollerSettings pollerSettings, HugepageBounceBuffer bounce, ReconnectLog log) {
         this.control = control;
+        this.log = log;
         this.pollerSettings = pollerSettings;
         this.bounce = bounce;
         this.name = name;
@@ -122,6 +129,16 @@ public final class VduseDevice implements AutoCloseable {
      */
     public static VduseDevice create(VduseControl control, String name, VirtioDevice device,
             PollerSettings pollerSettings, HugepageBounceBuffer bounce) {
+        return create(control, name, device, pollerSettings, bounce, null);
+    }
+
+    /**
+     * As {@link #create(VduseControl, String, VirtioDevice, PollerSettings, HugepageBounceBuffer)}, logging every
+     * queue into {@code log} (a fresh one) so that another process can take the device over
+     * ({@link #reconnect}). On success the device owns the log; on failure the caller keeps it.
+     */
+    public static VduseDevice create(VduseControl control, String name, VirtioDevice device,
+            PollerSettings pollerSettings, HugepageBounceBuffer bounce, ReconnectLog log) {
         control.createDevice(name, device.deviceId(), offeredFeatures(device), device.queueCount(), VQ_ALIGN,
                 device.configSpace());
         int fd = -1;
@@ -142,7 +159,7 @@ public final class VduseDevice implements AutoCloseable {
                 }
             }
             VduseDevice dev = new VduseDevice(control, name, device, fd, kicks.toArray(new EventFdKick[0]),
-                    pollerSettings, bounce);
+                    pollerSettings, bounce, log);
             dev.loop.start();
             return dev;
         } catch (RuntimeException e) {
@@ -157,6 +174,75 @@ public final class VduseDevice implements AutoCloseable {
             }
             throw e instanceof TransportException ? e
                     : new TransportException("cannot set up VDUSE device '" + name + "': " + e.getMessage(), e);
+        }
+    }
+
+    /**
+     * Takes over {@code /dev/vduse/NAME}, left by a process that died or stopped for an upgrade, whose
+     * {@code log} matched this export: opens the device file again (EBUSY while the old process is still exiting),
+     * and if the driver runs the device rebuilds every queue from the rings and the log, resubmits what was in
+     * flight (oldest first), hands the kernel new kick eventfds (kicks sent meanwhile went to the old, dead one),
+     * starts the pollers (each polls its ring at once) and injects one interrupt per queue. The device stays on the
+     * vdpa bus; the kernel resends the control messages nobody answered. No create, setup or attach. On success the
+     * device owns {@code control}, {@code bounce} and {@code log}; on failure the caller keeps them and nothing was
+     * changed in the kernel.
+     *
+     * @throws TransportException with one line, naming {@code vduse4j destroy --name NAME} when the log cannot be used
+     */
+    public static VduseDevice reconnect(VduseControl control, String name, VirtioDevice device,
+            PollerSettings pollerSettings, HugepageBounceBuffer bounce, ReconnectLog log) {
+        long begin = System.nanoTime();
+        int fd = openForTakeover(name);
+        List<EventFdKick> kicks = new ArrayList<>();
+        try {
+            for (int i = 0; i < device.queueCount(); i++) {
+                kicks.add(new EventFdKick());
+            }
+            VduseDevice dev = new VduseDevice(control, name, device, fd, kicks.toArray(new EventFdKick[0]),
+                    pollerSettings, bounce, log);
+            int state = log.state();
+            if (state == ReconnectLog.STATE_RUNNING || state == ReconnectLog.STATE_UPGRADE_STOP) {
+                synchronized (dev) {
+                    dev.takeoverStart = begin;
+                    try {
+                        dev.recoverQueues(state == ReconnectLog.STATE_UPGRADE_STOP);
+                    } catch (RuntimeException e) {
+                        dev.stopQueues();
+                        throw e;
+                    }
+                }
+            }
+            dev.loop.start();
+            if (dev.started) {
+                for (int i = 0; i < device.queueCount(); i++) {
+                    if (dev.pollers[i] != null) {
+                        new VduseIrq(fd, i).notifyDriver(); // completions the old process published but never signalled
+                    }
+                }
+            }
+            LifecycleEvent.report(name, "reconnect", dev.started ? "queues recovered" : "driver not running");
+            return dev;
+        } catch (RuntimeException e) {
+            kicks.forEach(EventFdKick::close);
+            FileIo.close(fd);
+            throw e instanceof TransportException ? e
+                    : new TransportException("cannot take over VDUSE device '" + name + "': " + e.getMessage(), e);
+        }
+    }
+
+    /** Opens /dev/vduse/NAME for a takeover: EBUSY while the old process still holds it, so retry for ~10 s. */
+    private static int openForTakeover(String name) {
+        String path = VduseControl.DEVICE_DIR.resolve(name).toString();
+        for (int attempt = 0; ; attempt++) {
+            try {
+                return FileIo.open(path, FileIo.O_RDWR | FileIo.O_CLOEXEC);
+            } catch (ErrnoException e) {
+                if (e.errno() != Errno.EBUSY || attempt >= 500) {
+                    throw new TransportException("cannot open " + path + (e.errno() == Errno.EBUSY
+                            ? ": another process still serves it (EBUSY); stop it first" : ": " + e.getMessage()), e);
+                }
+                sleepMillis(20);
+            }
         }
     }
 
@@ -251,6 +337,9 @@ public final class VduseDevice implements AutoCloseable {
         if ((status & STATUS_DRIVER_OK) != 0 && !started) {
             try {
                 startQueues(null);
+                if (log != null) {
+                    log.running(negotiatedFeatures, status);
+                }
                 LifecycleEvent.report(name, "driver-ok", "features 0x" + Long.toHexString(negotiatedFeatures));
             } catch (RuntimeException e) {
                 System.err.println("vduse4j: " + name + ": cannot start queues: " + e.getMessage());
@@ -260,6 +349,9 @@ public final class VduseDevice implements AutoCloseable {
         } else if (status == 0) {
             LifecycleEvent.report(name, "reset", "");
             stopQueues();
+            if (log != null) {
+                log.reset();
+            }
             iotlb.clear();
             java.util.Arrays.fill(saved, null);
             negotiatedFeatures = 0;
@@ -351,9 +443,16 @@ public final class VduseDevice implements AutoCloseable {
                             GuestMemory.READ | GuestMemory.WRITE);
                     MemorySegment drv = ring(i, "driver event", vduse_vq_info.driver_addr(info), 4, GuestMemory.READ);
                     MemorySegment dev = ring(i, "device event", vduse_vq_info.device_addr(info), 4, GuestMemory.WRITE);
-                    vq = new PackedVirtqueue(num, desc, drv, dev, iotlb, eventIdx, indirect);
+                    PackedVirtqueue pq = new PackedVirtqueue(num, desc, drv, dev, iotlb, eventIdx, indirect);
                     QueueState s = states != null && states[i] != null ? states[i] : packedState(info);
-                    vq.restore(s.availIndex(), s.availWrap(), s.usedIndex(), s.usedWrap());
+                    pq.restore(s.availIndex(), s.availWrap(), s.usedIndex(), s.usedWrap());
+                    vq = pq;
+                    if (log != null) { // drained (or fresh): nothing in flight, the log starts at the used position
+                        PackedInflightTracker t = new PackedInflightTracker(
+                                log.formatQueue(i, num, true, s.usedIndex(), s.usedWrap()), num);
+                        t.recover(desc); // hands it the descriptor ring it copies lists from
+                        vq = new TrackedVirtqueue(i, pq, t, null, null);
+                    }
                 } else {
                     MemorySegment desc = ring(i, "descriptor table", vduse_vq_info.desc_addr(info), 16L * num,
                             GuestMemory.READ);
@@ -361,11 +460,16 @@ public final class VduseDevice implements AutoCloseable {
                             GuestMemory.READ);
                     MemorySegment used = ring(i, "used ring", vduse_vq_info.device_addr(info), 6 + 8L * num,
                             GuestMemory.WRITE);
-                    vq = new SplitVirtqueue(num, desc, avail, used, iotlb, eventIdx, indirect);
+                    SplitVirtqueue sq = new SplitVirtqueue(num, desc, avail, used, iotlb, eventIdx, indirect);
                     QueueState s = states != null && states[i] != null ? states[i] : new QueueState(
                             Short.toUnsignedInt(vduse_vq_state_split.avail_index(vduse_vq_info.split(info))), true,
                             Short.toUnsignedInt(used.get(LE_SHORT, 2)), true);
-                    vq.restore(s.availIndex(), true, s.usedIndex(), true);
+                    sq.restore(s.availIndex(), true, s.usedIndex(), true);
+                    vq = sq;
+                    if (log != null) { // the log's used_idx must be the ring's, or recovery would clear a batch
+                        vq = new TrackedVirtqueue(i, sq, new SplitInflightTracker(
+                                log.formatQueue(i, num, false, sq.usedIndexInRing(), true), num), null, null);
+                    }
                 }
                 // The kernel drops kick eventfds on every reset (vduse_dev_reset), so hand ours over again
                 // now; a kick that came before is replayed by the kernel into the eventfd.
@@ -383,6 +487,106 @@ public final class VduseDevice implements AutoCloseable {
             }
         }
         started = true;
+    }
+
+    /**
+     * Takeover: every ready queue rebuilt from its ring and its log region. The kernel's VDUSE_VQ_GET_INFO gives the
+     * ring addresses and size, but its positions are only what virtio-vdpa set at queue setup, so: split, the avail
+     * position is {@code used->idx} plus the heads logged in flight (every chain popped was used or is one of them,
+     * as libvduse's {@code vduse_queue_check_inflights}); packed, there is no index in shared memory at all, so used
+     * position and wrap counter come from the log, and the avail position is that plus every descriptor logged in
+     * flight (§2.8.1), whose lists are resubmitted from the log's copies. Any log region that does not make sense
+     * refuses the takeover.
+     */
+    private void recoverQueues(boolean drained) {
+        long features;
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment f = arena.allocate(ValueLayout.JAVA_LONG);
+            Ioctl.ioctl(fd, DEV_GET_FEATURES, f);
+            features = f.get(ValueLayout.JAVA_LONG, 0);
+            if (features != log.negotiatedFeatures()) {
+                throw refuse("the driver's features 0x" + Long.toHexString(features) + " are not the logged 0x"
+                        + Long.toHexString(log.negotiatedFeatures()));
+            }
+            negotiatedFeatures = features;
+            boolean packed = (features & (1L << Uapi.VIRTIO_F_RING_PACKED())) != 0;
+            boolean eventIdx = (features & (1L << Uapi.VIRTIO_RING_F_EVENT_IDX())) != 0;
+            boolean indirect = (features & (1L << Uapi.VIRTIO_RING_F_INDIRECT_DESC())) != 0;
+            MemorySegment info = arena.allocate(vduse_vq_info.layout());
+            StringBuilder report = new StringBuilder();
+            for (int i = 0; i < pollers.length; i++) {
+                info.fill((byte) 0);
+                vduse_vq_info.index(info, i);
+                Ioctl.ioctl(fd, VQ_GET_INFO, info);
+                if (vduse_vq_info.ready(info) == 0) {
+                    continue;
+                }
+                int num = vduse_vq_info.num(info);
+                if (num != log.ringSize(i)) {
+                    throw refuse("queue " + i + " has " + num + " entries, the log " + log.ringSize(i));
+                }
+                QueueRecovery.Result r;
+                try {
+                    if (packed) {
+                        r = QueueRecovery.packed(i, num,
+                                ring(i, "descriptor ring", vduse_vq_info.desc_addr(info), 16L * num,
+                                        GuestMemory.READ | GuestMemory.WRITE),
+                                ring(i, "driver event", vduse_vq_info.driver_addr(info), 4, GuestMemory.READ),
+                                ring(i, "device event", vduse_vq_info.device_addr(info), 4, GuestMemory.WRITE),
+                                iotlb, eventIdx, indirect, log.region(i), this::firstCompletion);
+                    } else {
+                        r = QueueRecovery.split(i, num,
+                                ring(i, "descriptor table", vduse_vq_info.desc_addr(info), 16L * num, GuestMemory.READ),
+                                ring(i, "avail ring", vduse_vq_info.driver_addr(info), 6 + 2L * num, GuestMemory.READ),
+                                ring(i, "used ring", vduse_vq_info.device_addr(info), 6 + 8L * num, GuestMemory.WRITE),
+                                iotlb, eventIdx, indirect, log.region(i), this::firstCompletion);
+                    }
+                } catch (IllegalStateException e) {
+                    throw refuse(e.getMessage());
+                }
+                int resubmitted = r.resubmitted();
+                report.append(' ').append(r.report()).append(';');
+                if (drained && resubmitted > 0) {
+                    System.err.println("vduse4j: " + name + ": queue " + i + ": the log of an upgrade stop still holds "
+                            + resubmitted + " requests in flight; resubmitting them");
+                }
+                Virtqueue vq = r.queue();
+                MemorySegment efd = arena.allocate(vduse_vq_eventfd.layout());
+                vduse_vq_eventfd.index(efd, i);
+                vduse_vq_eventfd.fd(efd, kicks[i].fd());
+                Ioctl.ioctl(fd, VQ_SETUP_KICKFD, efd); // kicks sent while nobody listened went to the dead eventfd
+                QueueHandler handler = device.openQueue(i, features, num);
+                pollers[i] = new QueuePoller(i, vq, handler, kicks[i], new VduseIrq(fd, i), pollerSettings);
+            }
+            System.err.println("vduse4j: " + name + ": took over the device (" + (packed ? "packed" : "split")
+                    + (drained ? ", after an upgrade stop" : ", after a crash") + "):" + report);
+        }
+        for (QueuePoller p : pollers) {
+            if (p != null) {
+                p.start(); // its first pass polls the ring: no kick needed
+            }
+        }
+        started = true;
+        log.running(negotiatedFeatures, log.deviceStatus());
+    }
+
+    private TransportException refuse(String problem) {
+        return new TransportException("cannot take over VDUSE device '" + name + "': " + problem
+                + "; remove it with vduse4j destroy --name " + name + " and export again");
+    }
+
+    /** Poller thread, once per queue after a takeover: the first completion the driver can see. */
+    private void firstCompletion(int queue) {
+        long begin = takeoverStart;
+        if (begin == 0) {
+            return;
+        }
+        long sinceTakeover = (System.nanoTime() - begin) / 1_000_000;
+        String sinceStart = ProcessHandle.current().info().startInstant()
+                .map(t -> java.time.Duration.between(t, java.time.Instant.now()).toMillis() + " ms after the process started, ")
+                .orElse("");
+        System.err.println("vduse4j: " + name + ": queue " + queue + ": first request completed " + sinceStart
+                + sinceTakeover + " ms after the takeover began");
     }
 
     private static QueueState packedState(MemorySegment info) {
@@ -442,16 +646,38 @@ public final class VduseDevice implements AutoCloseable {
      */
     @Override
     public void close() {
+        if (!release(false)) {
+            return;
+        }
+        try {
+            control.destroyDevice(name);
+            if (log != null) {
+                log.delete(); // the device is gone: nothing left to take over
+            }
+        } finally {
+            control.close();
+        }
+    }
+
+    /**
+     * Stops the control thread and the queues (draining them), then closes the kick eventfds, the device file and
+     * the bounce buffer; with {@code upgrade} the log is marked drained first. False if already closed.
+     */
+    private boolean release(boolean upgrade) {
         synchronized (this) {
             if (closed) {
-                return;
+                return false;
             }
             closed = true;
         }
         loop.stop();
         synchronized (this) {
+            boolean running = started;
             stopQueues();
             iotlb.clear();
+            if (upgrade && running) {
+                log.upgradeStop();
+            }
         }
         for (EventFdKick k : kicks) {
             k.close();
@@ -460,9 +686,20 @@ public final class VduseDevice implements AutoCloseable {
         if (bounce != null) {
             bounce.close();
         }
-        try {
-            control.destroyDevice(name);
-        } finally {
+        return true;
+    }
+
+    /**
+     * Upgrade stop: the queues stop taking requests and drain what is in flight (every completion published and
+     * logged), the log is marked drained and kept, the device file is closed, and the device stays in the kernel
+     * and on the vdpa bus for the next process to {@link #reconnect}. Without a log this is refused.
+     */
+    public void upgradeStop() {
+        if (log == null) {
+            throw new IllegalStateException("no reconnect log: an upgrade stop would leave a device nobody can serve");
+        }
+        if (release(true)) {
+            log.close();
             control.close();
         }
     }

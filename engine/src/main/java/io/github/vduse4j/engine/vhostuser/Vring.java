@@ -1,5 +1,10 @@
 package io.github.vduse4j.engine.vhostuser;
 
+import io.github.vduse4j.engine.inflight.InflightTracker;
+import io.github.vduse4j.engine.inflight.PackedInflightTracker;
+import io.github.vduse4j.engine.inflight.Resubmission;
+import io.github.vduse4j.engine.inflight.SplitInflightTracker;
+
 import static io.github.vduse4j.engine.vhostuser.VhostUserProtocol.bit;
 
 import io.github.vduse4j.engine.EventFdKick;

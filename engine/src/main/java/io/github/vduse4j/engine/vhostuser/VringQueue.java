@@ -1,5 +1,8 @@
 package io.github.vduse4j.engine.vhostuser;
 
+import io.github.vduse4j.engine.inflight.InflightTracker;
+import io.github.vduse4j.engine.inflight.Resubmission;
+
 import io.github.vduse4j.ring.ChainError;
 import io.github.vduse4j.ring.DescriptorChain;
 import io.github.vduse4j.ring.Virtqueue;

@@ -14,14 +14,14 @@ import java.util.Set;
  * {@code descriptors - 1} readable buffers of 8 bytes derived from the token and one writable buffer for all of them;
  * every token must be used exactly once, with its own bytes echoed.
  */
-final class EchoRequests {
+public final class EchoRequests {
     private final VirtqueueDriver driver;
     private final Map<Long, long[]> out = new HashMap<>();   // token -> {writable address, length}
     private final Set<Long> done = new HashSet<>();
     private final Map<Long, Integer> ids = new HashMap<>();   // token -> id the driver gave it (split head / packed id)
     private long nextToken;
 
-    EchoRequests(VirtqueueDriver driver) {
+    public EchoRequests(VirtqueueDriver driver) {
         this.driver = driver;
     }
 
@@ -30,7 +30,7 @@ final class EchoRequests {
     }
 
     /** Adds request number {@link #nextToken} as {@code descriptors} direct descriptors; returns its token, or -1 if no room. */
-    long add(int descriptors) {
+    public long add(int descriptors) {
         if (descriptors < 2) {
             throw new IllegalArgumentException("an echo request needs a readable and a writable descriptor");
         }
@@ -59,12 +59,12 @@ final class EchoRequests {
         return token;
     }
 
-    long add() {
+    public long add() {
         return add(2);
     }
 
     /** Reaps every used element, checking each: used once, its own bytes, the right length. Returns how many. */
-    int reap() {
+    public int reap() {
         UsedBuffer u = new UsedBuffer();
         int n = 0;
         while (driver.reap(u)) {
@@ -96,12 +96,12 @@ final class EchoRequests {
     }
 
     /** Tokens used so far. */
-    Set<Long> done() {
+    public Set<Long> done() {
         return done;
     }
 
     /** Tokens added so far. */
-    long added() {
+    public long added() {
         return nextToken;
     }
 }

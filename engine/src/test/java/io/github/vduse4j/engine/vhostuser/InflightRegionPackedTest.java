@@ -1,6 +1,8 @@
 package io.github.vduse4j.engine.vhostuser;
 
-import static io.github.vduse4j.engine.vhostuser.PackedInflightTracker.*;
+import io.github.vduse4j.engine.inflight.PackedInflightTracker;
+
+import static io.github.vduse4j.engine.inflight.PackedInflightTracker.*;
 import static org.junit.jupiter.api.Assertions.*;
 
 import io.github.vduse4j.ring.Virtqueue;

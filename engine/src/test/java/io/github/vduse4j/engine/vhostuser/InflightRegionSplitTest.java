@@ -1,6 +1,8 @@
 package io.github.vduse4j.engine.vhostuser;
 
-import static io.github.vduse4j.engine.vhostuser.SplitInflightTracker.*;
+import io.github.vduse4j.engine.inflight.SplitInflightTracker;
+
+import static io.github.vduse4j.engine.inflight.SplitInflightTracker.*;
 import static org.junit.jupiter.api.Assertions.*;
 
 import io.github.vduse4j.ring.Virtqueue;

@@ -1,5 +1,9 @@
 package io.github.vduse4j.engine.vhostuser;
 
+import io.github.vduse4j.engine.inflight.InflightTracker;
+import io.github.vduse4j.engine.inflight.PackedInflightTracker;
+import io.github.vduse4j.engine.inflight.SplitInflightTracker;
+
 import io.github.vduse4j.ring.DescriptorChain;
 import io.github.vduse4j.ring.GuestMemory;
 import io.github.vduse4j.ring.Virtqueue;

@@ -1,5 +1,8 @@
 package io.github.vduse4j.engine.vhostuser;
 
+import io.github.vduse4j.engine.inflight.PackedInflightTracker;
+import io.github.vduse4j.engine.inflight.SplitInflightTracker;
+
 import static io.github.vduse4j.engine.vhostuser.VhostUserProtocol.*;
 import static org.junit.jupiter.api.Assertions.*;
 

@@ -52,7 +52,16 @@ public class BlkRequestPathBenchmark {
     @Param({"read", "write"})
     public String op;
 
+    /**
+     * {@code on}: the queue is a VDUSE reconnect-logged {@code TrackedVirtqueue} over a {@code ReconnectLog} in a
+     * memfd (every pop, completion and publication recorded, as an export with a reconnect log runs); {@code off}: the
+     * bare ring.
+     */
+    @Param({"off", "on"})
+    public String log;
+
     private RingReplay replay;
+    private io.github.vduse4j.engine.vduse.ReconnectLog reconnectLog;
     private Virtqueue queue;
     private QueueHandler handler;
     private NullBackend backend;
@@ -65,6 +74,22 @@ public class BlkRequestPathBenchmark {
         hdr.set(ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN), 0, read ? VirtioBlk.T_IN : VirtioBlk.T_OUT);
         hdr.set(ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN), 8, 2048L);
         queue = replay.newDeviceQueue();
+        if (log.equals("on")) {
+            boolean packed = ring.equals("packed");
+            reconnectLog = io.github.vduse4j.engine.vduse.ReconnectLog.create(null,
+                    io.github.vduse4j.bindings.FileIo.memfdCreate("bench-log", io.github.vduse4j.bindings.FileIo.MFD_CLOEXEC),
+                    new io.github.vduse4j.engine.vduse.ReconnectLog.Identity(0, 1, QUEUE_SIZE, 512, 1L << 30, "bench"));
+            MemorySegment region = reconnectLog.formatQueue(0, QUEUE_SIZE, packed, 0, true);
+            io.github.vduse4j.engine.inflight.InflightTracker t;
+            if (packed) {
+                var pt = new io.github.vduse4j.engine.inflight.PackedInflightTracker(region, QUEUE_SIZE);
+                pt.recover(replay.descSegment());
+                t = pt;
+            } else {
+                t = new io.github.vduse4j.engine.inflight.SplitInflightTracker(region, QUEUE_SIZE);
+            }
+            queue = new io.github.vduse4j.engine.inflight.TrackedVirtqueue(0, queue, t, null, null);
+        }
         queue.disableNotifications();
         backend = new NullBackend(1L << 30, false);
         VirtioBlkDevice dev = new VirtioBlkDevice(backend, new VirtioBlkSettings(1, QUEUE_SIZE, 512, "bench", false));
@@ -78,6 +103,9 @@ public class BlkRequestPathBenchmark {
         }
         handler.close();
         replay.close();
+        if (reconnectLog != null) {
+            reconnectLog.close();
+        }
     }
 
     @Benchmark

@@ -69,6 +69,11 @@ public final class RingReplay implements AutoCloseable {
         return driver.memory();
     }
 
+    /** The descriptor table (split) or ring (packed), e.g. for a packed inflight tracker's copies. */
+    public MemorySegment descSegment() {
+        return desc;
+    }
+
     /** The device side over the same rings. */
     public Virtqueue newDeviceQueue() {
         return driver.newDeviceQueue();

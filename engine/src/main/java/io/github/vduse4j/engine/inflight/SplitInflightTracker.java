@@ -1,4 +1,4 @@
-package io.github.vduse4j.engine.vhostuser;
+package io.github.vduse4j.engine.inflight;
 
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
@@ -17,11 +17,11 @@ import java.util.List;
  * </pre>
  * Indexed by head descriptor index. Poller thread only while the queue runs; {@link #recover} runs before it starts.
  */
-final class SplitInflightTracker implements InflightTracker {
-    static final int HEADER = 16;
-    static final int DESC = 16;
-    static final long LAST_BATCH_HEAD = 12, USED_IDX = 14;
-    static final long D_INFLIGHT = 0, D_NEXT = 6, D_COUNTER = 8;
+public final class SplitInflightTracker implements InflightTracker {
+    public static final int HEADER = 16;
+    public static final int DESC = 16;
+    public static final long LAST_BATCH_HEAD = 12, USED_IDX = 14;
+    public static final long D_INFLIGHT = 0, D_NEXT = 6, D_COUNTER = 8;
     private static final ValueLayout.OfShort U16 = ValueLayout.JAVA_SHORT_UNALIGNED;
     private static final ValueLayout.OfLong U64 = ValueLayout.JAVA_LONG_UNALIGNED;
     private static final ValueLayout.OfByte U8 = ValueLayout.JAVA_BYTE;
@@ -33,7 +33,7 @@ final class SplitInflightTracker implements InflightTracker {
     private long counter;
 
     /** @param s the queue's region, at least {@code 16 + 16 * size} bytes */
-    SplitInflightTracker(MemorySegment s, int size) {
+    public SplitInflightTracker(MemorySegment s, int size) {
         this.s = s;
         this.size = size;
         this.batch = new int[size];
@@ -89,7 +89,7 @@ final class SplitInflightTracker implements InflightTracker {
      * What {@link #recover} found: the heads to resubmit, oldest first, and a problem that made it give up on the
      * buffer (null if none).
      */
-    record Recovered(int[] heads, String problem) {}
+    public record Recovered(int[] heads, String problem) {}
 
     /**
      * Spec "When reconnecting", split: if {@code used_idx} lags the ring's used index, the last batch was published
@@ -98,7 +98,7 @@ final class SplitInflightTracker implements InflightTracker {
      * counter) yields nothing to resubmit and is reset (every flag cleared, {@code used_idx} = the ring's).
      * Every index is bounded by the queue size and every walk by the number of entries.
      */
-    Recovered recover(int ringUsedIdx) {
+    public Recovered recover(int ringUsedIdx) {
         int recorded = s.get(U16, USED_IDX) & 0xffff;
         if (recorded != ringUsedIdx) {
             int n = (ringUsedIdx - recorded) & 0xffff;

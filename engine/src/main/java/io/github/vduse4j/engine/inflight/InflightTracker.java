@@ -1,12 +1,12 @@
-package io.github.vduse4j.engine.vhostuser;
+package io.github.vduse4j.engine.inflight;
 
 /**
- * One queue's side of the inflight buffer (spec "Inflight I/O tracking") as {@link VringQueue} drives it on the
+ * One queue's side of the inflight buffer (spec "Inflight I/O tracking") as a queue (vhost-user {@code VringQueue}, VDUSE {@code TrackedVirtqueue}) drives it on the
  * poller thread: every chain popped from the ring, every completion, every publication. Hot path: no allocation, no
  * exception, no lock, and no index read back from the shared buffer (the frontend can write it at any time), so
  * nothing it holds can make these methods fail or loop.
  */
-interface InflightTracker {
+public interface InflightTracker {
     /**
      * Receiving an available buffer: chain {@code id} (split: head index; packed: buffer id) was popped from ring
      * slots {@code [firstSlot, endSlot)} (packed: descriptor ring indexes, wrapping at the size; equal bounds mean the

@@ -1,4 +1,4 @@
-package io.github.vduse4j.engine.vhostuser;
+package io.github.vduse4j.engine.inflight;
 
 import io.github.vduse4j.ring.VirtioRing;
 import java.lang.foreign.MemorySegment;
@@ -35,12 +35,12 @@ import java.util.List;
  * shared region and never reads an index back from it. Poller thread only while the queue runs; {@link #recover}
  * runs before it starts.
  */
-final class PackedInflightTracker implements InflightTracker {
-    static final int HEADER = 32;
-    static final int DESC = 32;
-    static final long FREE_HEAD = 12, OLD_FREE_HEAD = 14, USED_IDX = 16, OLD_USED_IDX = 18, USED_WRAP = 20,
+public final class PackedInflightTracker implements InflightTracker {
+    public static final int HEADER = 32;
+    public static final int DESC = 32;
+    public static final long FREE_HEAD = 12, OLD_FREE_HEAD = 14, USED_IDX = 16, OLD_USED_IDX = 18, USED_WRAP = 20,
             OLD_USED_WRAP = 21;
-    static final long D_INFLIGHT = 0, D_NEXT = 2, D_LAST = 4, D_NUM = 6, D_COUNTER = 8, D_ID = 16, D_FLAGS = 18,
+    public static final long D_INFLIGHT = 0, D_NEXT = 2, D_LAST = 4, D_NUM = 6, D_COUNTER = 8, D_ID = 16, D_FLAGS = 18,
             D_LEN = 20, D_ADDR = 24;
     private static final int MAX_IDS = 1 << 16;   // buffer ids are le16 (virtio 1.2 §2.8.13)
     private static final int AVAIL_USED = VirtioRing.PACKED_DESC_F_AVAIL | VirtioRing.PACKED_DESC_F_USED;
@@ -68,7 +68,7 @@ final class PackedInflightTracker implements InflightTracker {
     private boolean disabled;         // bookkeeping no longer matches the ring: stop writing the region
 
     /** @param s the queue's region, at least {@code 32 + 32 * size} bytes */
-    PackedInflightTracker(MemorySegment s, int size) {
+    public PackedInflightTracker(MemorySegment s, int size) {
         this.s = s;
         this.size = size;
         this.next = new char[size];
@@ -82,7 +82,7 @@ final class PackedInflightTracker implements InflightTracker {
     }
 
     /** Formats a fresh packed queue region of {@code size} entries (as DPDK does): every entry free, in order. */
-    static void format(MemorySegment s, int size) {
+    public static void format(MemorySegment s, int size) {
         s.asSlice(0, HEADER + (long) DESC * size).fill((byte) 0);
         for (int j = 0; j < size; j++) {
             s.set(U16, desc(j) + D_NEXT, (short) (j + 1));
@@ -92,7 +92,7 @@ final class PackedInflightTracker implements InflightTracker {
     }
 
     /** True once the bookkeeping stopped (a pop it could not record); the region is then left alone. */
-    boolean disabled() {
+    public boolean disabled() {
         return disabled;
     }
 
@@ -206,8 +206,8 @@ final class PackedInflightTracker implements InflightTracker {
     }
 
     /** One descriptor list saved in the buffer: the ring descriptors (copies, in ring order) and its buffer id. */
-    record SavedList(int id, long[] addr, int[] len, int[] flags) {
-        int count() {
+    public record SavedList(int id, long[] addr, int[] len, int[] flags) {
+        public int count() {
             return addr.length;
         }
     }
@@ -216,9 +216,9 @@ final class PackedInflightTracker implements InflightTracker {
      * What {@link #recover} found: the lists to resubmit, oldest first; the ring's used position (the buffer's when
      * lists are in flight, otherwise the frontend's); and a problem worth a log line (null if none).
      */
-    record Recovered(List<SavedList> lists, int usedIdx, boolean usedWrap, String problem) {
+    public record Recovered(List<SavedList> lists, int usedIdx, boolean usedWrap, String problem) {
         /** Ring descriptors of the lists in flight (the ring slots from the used position on that they occupy). */
-        int descriptors() {
+        public int descriptors() {
             int n = 0;
             for (SavedList l : lists) {
                 n += l.count();
@@ -253,12 +253,29 @@ final class PackedInflightTracker implements InflightTracker {
      * @param baseUsed      the frontend's used position, taken when nothing is in flight
      * @param baseUsedWrap  its wrap counter
      */
-    Recovered recover(MemorySegment ring, int baseAvail, boolean baseAvailWrap, int baseUsed, boolean baseUsedWrap) {
+    public Recovered recover(MemorySegment ring, int baseAvail, boolean baseAvailWrap, int baseUsed, boolean baseUsedWrap) {
+        return recover(ring, baseAvail, baseAvailWrap, baseUsed, baseUsedWrap, false);
+    }
+
+    /**
+     * As {@link #recover(MemorySegment, int, boolean, int, boolean)} for a transport that keeps no position of its
+     * own (VDUSE: the kernel does not know where a packed ring stands, virtio 1.2 §2.8 has no index in shared
+     * memory): the region is the only record, so with nothing in flight the used position is its committed one, and
+     * a region that makes no sense is left as it is and reported ({@link Recovered#usedIdx()} is then -1), since
+     * formatting it would invent a position.
+     *
+     * @param ring the descriptor ring
+     */
+    public Recovered recover(MemorySegment ring) {
+        return recover(ring, -1, true, -1, true, true);
+    }
+
+    private Recovered recover(MemorySegment ring, int baseAvail, boolean baseAvailWrap, int baseUsed,
+                              boolean baseUsedWrap, boolean regionOnly) {
         this.ring = ring;
         String problem = check();
         if (problem != null) {
-            formatAt(baseUsed, baseUsedWrap);
-            return new Recovered(List.of(), baseUsed, baseUsedWrap, problem);
+            return refuse(baseUsed, baseUsedWrap, problem, regionOnly);
         }
         int freeHeadNow = s.get(U16, FREE_HEAD) & 0xffff;
         int oldFreeHead = s.get(U16, OLD_FREE_HEAD) & 0xffff;
@@ -283,8 +300,7 @@ final class PackedInflightTracker implements InflightTracker {
         boolean[] free = new boolean[size];
         for (int e = head, steps = 0; e < size; e = s.get(U16, desc(e) + D_NEXT) & 0xffff) {
             if (free[e] || ++steps > size) {
-                formatAt(baseUsed, baseUsedWrap);
-                return new Recovered(List.of(), baseUsed, baseUsedWrap, "the free list has a cycle at entry " + e);
+                return refuse(baseUsed, baseUsedWrap, "the free list has a cycle at entry " + e, regionOnly);
             }
             free[e] = true;
             s.set(U8, desc(e) + D_INFLIGHT, (byte) 0);
@@ -352,8 +368,7 @@ final class PackedInflightTracker implements InflightTracker {
             problem = sortByCounter(heads, lists);
         }
         if (problem != null) {
-            formatAt(baseUsed, baseUsedWrap);
-            return new Recovered(List.of(), baseUsed, baseUsedWrap, problem);
+            return refuse(baseUsed, baseUsedWrap, problem, regionOnly);
         }
         int total = 0;
         for (int k = 0; k < heads.size(); k++) {
@@ -363,6 +378,10 @@ final class PackedInflightTracker implements InflightTracker {
         }
         rebuildFreeList(taken);
         counter = heads.isEmpty() ? 0 : s.get(U64, desc(heads.getLast()) + D_COUNTER) + 1;
+        if (lists.isEmpty() && regionOnly) {
+            writeUsed(oldUsedIdx, oldUsedWrap);
+            return new Recovered(lists, oldUsedIdx, oldUsedWrap, null);
+        }
         if (lists.isEmpty()) {
             writeUsed(baseUsed, baseUsedWrap);
             return new Recovered(lists, baseUsed, baseUsedWrap, null);
@@ -375,10 +394,22 @@ final class PackedInflightTracker implements InflightTracker {
             expected -= size;
             expectedWrap = !expectedWrap;
         }
+        if (regionOnly) {
+            return new Recovered(lists, oldUsedIdx, oldUsedWrap, null);
+        }
         String note = expected == baseAvail && expectedWrap == baseAvailWrap ? null
                 : "the frontend's avail position " + baseAvail + "/" + (baseAvailWrap ? 1 : 0) + " is not the used one "
                 + oldUsedIdx + "/" + (oldUsedWrap ? 1 : 0) + " plus the " + total + " descriptors in flight";
         return new Recovered(lists, oldUsedIdx, oldUsedWrap, note);
+    }
+
+    /** A region that cannot be recovered: formatted at the base position, or (region only) left for the caller. */
+    private Recovered refuse(int baseUsed, boolean baseUsedWrap, String problem, boolean regionOnly) {
+        if (regionOnly) {
+            return new Recovered(List.of(), -1, false, problem);
+        }
+        formatAt(baseUsed, baseUsedWrap);
+        return new Recovered(List.of(), baseUsed, baseUsedWrap, problem);
     }
 
     /**
