@@ -39,8 +39,15 @@ import java.util.Optional;
  * <p>Everything about the target is checked before a VDUSE device exists; a failure after that destroys the device.
  * A target that hangs up (killed, restarted) is reconnected by a {@link TargetWatch}: the relays pause, the
  * frontend reconnects (waiting up to 30 s for the target to listen again) and every outstanding request is
- * resubmitted. Not yet: the kernel bounce ({@code --bounce kernel}: the domain fd only comes with the first IOTLB
- * miss, after the target's memory table is set).
+ * resubmitted.
+ *
+ * <p>With the kernel bounce ({@code --bounce kernel}, no hugepages) region 0 is the VDUSE IOVA domain file itself
+ * ({@link VduseDevice#iotlbDomainFd()}: IOVA x at file offset x, 4 KiB kernel pages). That file only has entries
+ * once the driver set up its rings, so the target's memory table and vrings are set up when the driver starts the
+ * device (DRIVER_OK, the first {@code openQueue}) instead of before the device exists. The target faults in only
+ * pages that descriptors point at, and the kernel allocated each of those when the driver mapped the buffer, so it
+ * never meets the SIGBUS of an untouched page. The backing never changes while the target has it mapped (no
+ * REG_UMEM in this mode).
  */
 public final class VhostUserBridge implements AutoCloseable {
     /** Target features the bridge needs: indirect tables (one ring descriptor per request). */
@@ -65,11 +72,13 @@ public final class VhostUserBridge implements AutoCloseable {
     private final VduseDevice vduse;
     private final Path blockDevice;
     private final TargetWatch watch;
+    private final Device device;
     private boolean closed;
 
     private VhostUserBridge(VhostFrontend target, List<FrontendQueue> queues, MemoryRegion rings, VduseDevice vduse,
-            Path blockDevice, TargetWatch watch) {
+            Path blockDevice, TargetWatch watch, Device device) {
         this.watch = watch;
+        this.device = device;
         this.target = target;
         this.queues = queues;
         this.rings = rings;
@@ -81,15 +90,13 @@ public final class VhostUserBridge implements AutoCloseable {
      * Connects to the target at {@code socket}, checks it, sets up the shared memory and the target queues, then
      * creates VDUSE device {@code name} (and attaches it to virtio-vdpa when {@code attach}).
      *
-     * @param bounceSize hugepage bounce buffer bytes (0: the kernel bounce, refused for now)
+     * @param bounceSize hugepage bounce buffer bytes (0: the kernel bounce, shared as the VDUSE domain file)
      * @throws IllegalArgumentException for bad options, TransportException / IllegalStateException with one line
      */
     public static VhostUserBridge start(Path socket, String name, int queues, int queueSize, long bounceSize,
             boolean attach, PollerSettings pollers) {
-        if (bounceSize == 0) {
-            throw new IllegalArgumentException("--vhost-user-target needs --bounce hugepages[:SIZE] (zero copy through"
-                    + " a shared hugepage bounce buffer); the kernel bounce is not supported by the bridge yet");
-        }
+        final boolean kernelBounce = bounceSize == 0;
+        final long regionSize = kernelBounce ? HugepageBounceBuffer.DEFAULT_SIZE : bounceSize;
         if (queues < 1 || queueSize < 2 || Integer.bitCount(queueSize) != 1 || queueSize > 1024) {
             throw new IllegalArgumentException("--queues must be >= 1 and --queue-size a power of two in [2, 1024]");
         }
@@ -106,6 +113,7 @@ public final class VhostUserBridge implements AutoCloseable {
         HugepageBounceBuffer bounce = null;
         MemoryRegion ringRegion = null;
         VduseDevice vduse = null;
+        Device device = null;
         try {
             if (!fe.transport().hasConfig()) {
                 throw new IllegalStateException(socket + " exposes no config space (VHOST_USER_PROTOCOL_F_CONFIG):"
@@ -127,16 +135,19 @@ public final class VhostUserBridge implements AutoCloseable {
             }
             c.set(LE_SHORT, 34, (short) queues);
             c.set(ValueLayout.JAVA_BYTE, 32, (byte) 0);   // writeback field: CONFIG_WCE is not offered
-            bounce = HugepageBounceBuffer.allocate(bounceSize);
-            long ringGpa = bounceSize;   // the bridge's rings right above the bounce region in the target's view
+            if (!kernelBounce) {
+                bounce = HugepageBounceBuffer.allocate(bounceSize);
+            }
+            long ringGpa = regionSize;   // the bridge's rings right above the bounce region in the target's view
             ringRegion = MemoryRegion.memfd(queues * ringBytes(queueSize), ringGpa);
             for (int i = 0; i < queues; i++) {
                 targetQueues.add(new FrontendQueue(fe.newRing(ringRegion, queueSize, MAX_ELEMENTS)));
             }
-            MemoryRegion bounceRegion = MemoryRegion.of(bounce.fd(), 0, bounce.segment(), 0);
-            fe.start(MemoryTable.of(bounceRegion, ringRegion), targetQueues.toArray(FrontendQueue[]::new));
-            Device device = new Device(features & RELAYED, config, queues, queueSize, targetQueues, bounce.segment(),
-                    segMax + 2);
+            device = new Device(features & RELAYED, config, queues, queueSize, targetQueues, segMax + 2, fe,
+                    ringRegion, regionSize);
+            if (!kernelBounce) {
+                device.startTarget(MemoryRegion.of(bounce.fd(), 0, bounce.segment(), 0));
+            }
             VduseControl control = VduseControl.open();
             try {
                 vduse = VduseDevice.create(control, name, device, pollers, bounce);   // owns control and bounce
@@ -145,6 +156,7 @@ public final class VhostUserBridge implements AutoCloseable {
                 throw e;
             }
             bounce = null;
+            device.vduse = vduse;
             Path dev = null;
             if (attach) {
                 dev = VdpaBus.attach(name).orElseThrow(() -> new TransportException("device '" + name
@@ -152,7 +164,7 @@ public final class VhostUserBridge implements AutoCloseable {
                         + " (modprobe virtio_vdpa)"));
             }
             TargetWatch watch = new TargetWatch(fe, device::relays, m -> System.err.println("vduse4j: " + m));
-            return new VhostUserBridge(fe, targetQueues, ringRegion, vduse, dev, watch);
+            return new VhostUserBridge(fe, targetQueues, ringRegion, vduse, dev, watch, device);
         } catch (RuntimeException e) {
             if (vduse != null) {
                 try {
@@ -169,6 +181,9 @@ public final class VhostUserBridge implements AutoCloseable {
             }
             if (bounce != null) {
                 bounce.close();
+            }
+            if (device != null) {
+                device.closeDomain();
             }
             throw e;
         }
@@ -198,6 +213,16 @@ public final class VhostUserBridge implements AutoCloseable {
         return vduse.stats();
     }
 
+    /** Buffer bytes of every request relayed to the target (payload, headers, status; none of it copied). */
+    public long relayedBytes() {
+        return device.allRelays().stream().mapToLong(RelayQueueHandler::relayedBytes).sum();
+    }
+
+    /** Payload bytes the relays copied in userspace: 0 (they forward descriptors, never data). */
+    public long copiedBytes() {
+        return device.allRelays().stream().mapToLong(RelayQueueHandler::copiedBytes).sum();
+    }
+
     /** Times the bridge reconnected to a restarted target. */
     public int reconnects() {
         return watch.reconnects();
@@ -225,6 +250,7 @@ public final class VhostUserBridge implements AutoCloseable {
         target.close();
         queues.forEach(FrontendQueue::close);
         rings.close();
+        device.closeDomain();
     }
 
     private static long bit(int n) {
@@ -238,20 +264,70 @@ public final class VhostUserBridge implements AutoCloseable {
         private final int queues;
         private final int queueSize;
         private final List<FrontendQueue> targetQueues;
-        private final MemorySegment bounce;
         private final int maxElements;
         private final RelayQueueHandler[] relays;
+        private final List<RelayQueueHandler> everyRelay = new ArrayList<>();
+        private final VhostFrontend target;
+        private final MemoryRegion ringRegion;
+        private final long bounceSize;
+        /** Set once the device exists; the kernel bounce takes the domain file from it at the first openQueue. */
+        volatile VduseDevice vduse;
+        /** The target's region 0 as this process maps it, once the target's vrings run. */
+        private MemoryRegion bounceRegion;
+        /** Our own mapping of the VDUSE domain file (kernel bounce), closed with the bridge. */
+        private MemoryRegion domainRegion;
 
         Device(long blockFeatures, byte[] config, int queues, int queueSize, List<FrontendQueue> targetQueues,
-                MemorySegment bounce, int maxElements) {
+                int maxElements, VhostFrontend target, MemoryRegion ringRegion, long bounceSize) {
             this.blockFeatures = blockFeatures;
             this.config = config;
             this.queues = queues;
             this.queueSize = queueSize;
             this.targetQueues = targetQueues;
-            this.bounce = bounce;
             this.maxElements = maxElements;
             this.relays = new RelayQueueHandler[queues];
+            this.target = target;
+            this.ringRegion = ringRegion;
+            this.bounceSize = bounceSize;
+        }
+
+        /**
+         * Announces {@code bounce} as the target's region 0 (GPA 0) and the rings as region 1, and starts the target's
+         * vrings; under the frontend's lock, which the {@link TargetWatch} holds while it reconnects.
+         */
+        synchronized void startTarget(MemoryRegion bounce) {
+            synchronized (target) {
+                target.start(MemoryTable.of(bounce, ringRegion), targetQueues.toArray(FrontendQueue[]::new));
+            }
+            bounceRegion = bounce;
+        }
+
+        /** Kernel bounce: the VDUSE domain file as region 0, mapped here too (for the status byte of a failure). */
+        private void startTargetOnDomain() {
+            int fd = vduse.iotlbDomainFd();
+            MemoryRegion domain;
+            try {
+                domain = MemoryRegion.map(fd, true, 0, bounceSize, 0);
+            } catch (RuntimeException e) {
+                io.github.vduse4j.bindings.FileIo.close(fd);
+                throw e;
+            }
+            domainRegion = domain;
+            startTarget(domain);
+            System.err.println("vduse4j: bounce buffer: the kernel's, " + (bounceSize >> 20) + " MiB of the VDUSE"
+                    + " IOVA domain shared with the target (VDUSE_IOTLB_GET_FD)");
+        }
+
+        synchronized void closeDomain() {
+            if (domainRegion != null) {
+                domainRegion.close();
+                domainRegion = null;
+            }
+        }
+
+        /** Every relay made so far (for the totals). */
+        synchronized List<RelayQueueHandler> allRelays() {
+            return new ArrayList<>(everyRelay);
         }
 
         /** The relays serving now (one per started queue). */
@@ -295,8 +371,13 @@ public final class VhostUserBridge implements AutoCloseable {
 
         @Override
         public synchronized QueueHandler openQueue(int index, long negotiatedFeatures, int size) {
-            RelayQueueHandler r = new RelayQueueHandler(targetQueues.get(index), size, maxElements, bounce, 0);
+            if (bounceRegion == null) {
+                startTargetOnDomain();   // the kernel bounce: the domain file exists now that the rings are mapped
+            }
+            RelayQueueHandler r = new RelayQueueHandler(targetQueues.get(index), size, maxElements,
+                    bounceRegion.segment(), 0, 0);
             relays[index] = r;
+            everyRelay.add(r);
             return r;
         }
     }
