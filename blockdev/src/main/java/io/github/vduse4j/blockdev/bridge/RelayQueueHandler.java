@@ -10,6 +10,7 @@ import io.github.vduse4j.ring.Virtqueue;
 import io.github.vduse4j.ring.driver.DriverRing;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.util.concurrent.locks.LockSupport;
 
 /**
  * The heart of the vhost-user bridge: relays one device-side virtqueue (a VDUSE queue, served to the kernel's
@@ -100,6 +101,10 @@ public final class RelayQueueHandler implements QueueHandler {
         busy = true;
         if (pauseRequested) {
             busy = false;   // the target is being reconnected: leave its ring alone
+            // The poller would spin on the avail buffers this relay does not take (its enableNotifications sees them
+            // and it never sleeps); back off instead: a spinning poller per queue starves the restarting target on a
+            // small machine. Only while a reconnection lasts, never on the hot path.
+            LockSupport.parkNanos(1_000_000L);
             return 0;
         }
         try {
