@@ -32,8 +32,9 @@ wait_dev() { # wait_dev NAME: sets dev to /dev/vdX of vdpa device NAME
 }
 
 fio_json() { # fio_json PEER RW QD JOBS ENGINE: one fio run on $dev; a run that does not end aborts the benchmark
+    # FIO_BS (default 4k) and FIO_RW_LABEL (default RW: the rw= of the BENCH line) for other block sizes
     local limit=$((RUNTIME + 60)) n=0 fpid
-    fio --name=b --filename="$dev" --direct=1 --rw="$2" --bs=4k --time_based \
+    fio --name=b --filename="$dev" --direct=1 --rw="$2" --bs="${FIO_BS:-4k}" --time_based \
         --runtime="$RUNTIME" --ramp_time=2 --ioengine="$5" --iodepth="$3" --numjobs="$4" --group_reporting \
         --cpus_allowed="$FIO_CPUS" --cpus_allowed_policy=split --output-format=json >/tmp/fio.json 2>/dev/null &
     fpid=$!
@@ -52,8 +53,8 @@ job = json.load(sys.stdin)["jobs"][0]
 r = job["write"] if "write" in sys.argv[3] else job["read"]
 p = r["clat_ns"]["percentile"]
 print("BENCH peer=%s group=%s rw=%s qd=%s jobs=%s iops=%d p50_us=%.1f p99_us=%.1f"
-      % (sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5], r["iops"],
-         p["50.000000"] / 1e3, p["99.000000"] / 1e3))' "$1" "$GROUP" "$2" "$3" "$4" </tmp/fio.json \
+      % (sys.argv[1], sys.argv[2], sys.argv[6], sys.argv[4], sys.argv[5], r["iops"],
+         p["50.000000"] / 1e3, p["99.000000"] / 1e3))' "$1" "$GROUP" "$2" "$3" "$4" "${FIO_RW_LABEL:-$2}" </tmp/fio.json \
         || echo "BENCH-ERROR peer=$1 group=$GROUP rw=$2 qd=$3 jobs=$4"
 }
 

@@ -17,6 +17,7 @@ public final class DescriptorChain {
 
     private final Object[] segments;   // Object[]: stores need no interface type check (aastore)
     private final long[] offsets;
+    private final long[] addresses;
     private final int[] lengths;
     private final int capacity;
     private int count;
@@ -25,6 +26,7 @@ public final class DescriptorChain {
     private long writableLength;
     private int id = -1;
     private int error;
+    private long copiedBytes;
 
     /** A chain that holds up to {@code maxBuffers} buffers (a longer chain is rejected with {@link ChainError#TOO_LONG}). */
     public DescriptorChain(int maxBuffers) {
@@ -32,6 +34,7 @@ public final class DescriptorChain {
         capacity = maxBuffers;
         segments = new Object[maxBuffers];
         offsets = new long[maxBuffers];
+        addresses = new long[maxBuffers];
         lengths = new int[maxBuffers];
     }
 
@@ -63,11 +66,21 @@ public final class DescriptorChain {
     public MemorySegment segment(int i) { return (MemorySegment) segments[i]; }
     /** Offset of buffer i inside {@link #segment(int)}. */
     public long offset(int i) { return offsets[i]; }
+    /**
+     * The device address (guest physical address or IOVA) of buffer i's first byte, as the descriptor gave it: what a
+     * relay forwards to another device that shares the same address space (the vhost-user bridge).
+     */
+    public long address(int i) { return addresses[i]; }
     public int length(int i) { return lengths[i]; }
     public boolean isWritable(int i) { return i >= readable; }
     /** A {@link ChainError} code, {@link ChainError#NONE} after a successful pop. */
     public int error() { return error; }
     public int capacity() { return capacity; }
+    /**
+     * Payload bytes {@link #readTo} and {@link #writeFrom} moved through this chain object since it was made (over
+     * every pop): a handler that forwards buffers without touching them (the vhost-user bridge) keeps it at 0.
+     */
+    public long copiedBytes() { return copiedBytes; }
 
     // ---------------------------------------------------------------- filled by the queues
 
@@ -105,6 +118,7 @@ public final class DescriptorChain {
             }
             segments[count] = seg;
             offsets[count] = off;
+            addresses[count] = addr;
             lengths[count] = (int) got;
             count++;
             if (writable) {
@@ -152,6 +166,7 @@ public final class DescriptorChain {
             done += n;
             skip = 0;
         }
+        copiedBytes += done;
         return done;
     }
 

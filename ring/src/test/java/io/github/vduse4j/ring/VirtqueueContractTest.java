@@ -73,6 +73,16 @@ class VirtqueueContractTest {
             byte[] seen = readable(c);
             assertArrayEquals(bytes(4096, 3), java.util.Arrays.copyOfRange(seen, 16, seen.length));
             assertEquals(1, q.inflight());
+            // each buffer's device address as the driver gave it (what the vhost-user bridge forwards)
+            assertEquals(r.header(), c.address(0));
+            assertEquals(r.data(), c.address(1));
+            assertEquals(r.status(), c.address(2));
+            // payload copies through the chain's helpers are counted; direct segment reads above are not
+            assertEquals(0, c.copiedBytes());
+            try (Arena a = Arena.ofConfined()) {
+                assertEquals(4096, c.readTo(16, a.allocate(4096), 0, 4096));
+            }
+            assertEquals(4096, c.copiedBytes());
 
             c.writeLastByte((byte) 0);
             q.complete(c.id(), 1);

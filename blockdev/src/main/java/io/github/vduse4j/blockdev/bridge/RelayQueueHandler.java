@@ -10,13 +10,17 @@ import io.github.vduse4j.ring.Virtqueue;
 import io.github.vduse4j.ring.driver.DriverRing;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.util.concurrent.locks.LockSupport;
 
 /**
  * The heart of the vhost-user bridge: relays one device-side virtqueue (a VDUSE queue, served to the kernel's
  * virtio-blk driver) to one queue of a vhost-user-blk target, forwarding descriptors unchanged. Every buffer of a
  * chain must lie in the bounce region (the memory both sides share: the kernel bounces each streaming DMA map into
  * it, and it is the target's memory region 0 at guest physical address {@code bounceGpa}); its address for the
- * target is its offset there (GPA = IOVA). The chain goes onto the target ring as one indirect table (so the target
+ * target is its device address (the IOVA the descriptor gave, {@link DescriptorChain#address}) moved from
+ * {@code bounceDeviceAddress} to {@code bounceGpa} (the bridge: both 0, GPA = IOVA). The relay never reads the
+ * translated mapping of a buffer, so it works the same whether this process sees the bounce region as a hugepage
+ * buffer or as the VDUSE domain file (the kernel bounce). The chain goes onto the target ring as one indirect table (so the target
  * ring never runs short), and the device-side chain completes with the target's used length when the target's used
  * element arrives. No payload byte is copied.
  *
@@ -31,7 +35,7 @@ public final class RelayQueueHandler implements QueueHandler {
     private final FrontendQueue target;
     private final DriverRing ring;
     private final MemorySegment bounce;
-    private final long bounceBase;
+    private final long bounceDeviceAddress;
     private final long bounceSize;
     private final long bounceGpa;
     private final DescriptorChain chain;
@@ -55,23 +59,27 @@ public final class RelayQueueHandler implements QueueHandler {
     private volatile boolean pauseRequested;
     /** Chains failed because a buffer lay outside the bounce region. */
     private long outsideBounce;
+    /** Buffer bytes of the requests posted to the target (payload, headers and status bytes, never copied). */
+    private long relayedBytes;
 
     /**
      * @param target        the target queue; its ring must have been created with indirect tables of at least
      *                      {@code maxElements} entries, and used-buffer notifications on
      * @param deviceQueueSize size of the device-side queue (chain ids are below it)
      * @param maxElements   most buffers in one device-side chain (the device's seg_max + 2)
-     * @param bounce        this process's mapping of the bounce region
+     * @param bounce        this process's mapping of the bounce region (only status bytes of failed requests are
+     *                      written through it)
+     * @param bounceDeviceAddress the device address (IOVA) of the bounce region's byte 0 on the device side
      * @param bounceGpa     the guest physical address the target knows the bounce region's byte 0 by
      */
     public RelayQueueHandler(FrontendQueue target, int deviceQueueSize, int maxElements, MemorySegment bounce,
-            long bounceGpa) {
-        this(target, deviceQueueSize, maxElements, bounce, bounceGpa, new QueueStats());
+            long bounceDeviceAddress, long bounceGpa) {
+        this(target, deviceQueueSize, maxElements, bounce, bounceDeviceAddress, bounceGpa, new QueueStats());
     }
 
     /** As above, counting into {@code stats} (a record of the export's stats file, which outlives this handler). */
     public RelayQueueHandler(FrontendQueue target, int deviceQueueSize, int maxElements, MemorySegment bounce,
-            long bounceGpa, QueueStats stats) {
+            long bounceDeviceAddress, long bounceGpa, QueueStats stats) {
         this.stats = stats;
         this.target = target;
         this.ring = target.ring();
@@ -79,7 +87,7 @@ public final class RelayQueueHandler implements QueueHandler {
             throw new IllegalArgumentException("the target ring needs indirect tables of " + maxElements + " entries");
         }
         this.bounce = bounce;
-        this.bounceBase = bounce.address();
+        this.bounceDeviceAddress = bounceDeviceAddress;
         this.bounceSize = bounce.byteSize();
         this.bounceGpa = bounceGpa;
         this.maxElements = maxElements;
@@ -100,6 +108,10 @@ public final class RelayQueueHandler implements QueueHandler {
         busy = true;
         if (pauseRequested) {
             busy = false;   // the target is being reconnected: leave its ring alone
+            // The poller would spin on the avail buffers this relay does not take (its enableNotifications sees them
+            // and it never sleeps); back off instead: a spinning poller per queue starves the restarting target on a
+            // small machine. Only while a reconnection lasts, never on the hot path.
+            LockSupport.parkNanos(1_000_000L);
             return 0;
         }
         try {
@@ -169,10 +181,10 @@ public final class RelayQueueHandler implements QueueHandler {
         final int id = c.id();
         for (int i = 0; i < n; i++) {
             final long length = c.length(i) & 0xffff_ffffL;
-            final long off = c.segment(i).address() + c.offset(i) - bounceBase;
+            final long off = c.address(i) - bounceDeviceAddress;
             // Issue 14: every buffer the virtio-blk driver maps is bounced into [0, bounce size); anything else (a
             // ring, a stale or forged address) is not memory the target was given.
-            if (off < 0 || off > bounceSize || length > bounceSize - off) {
+            if (off < 0 || off >= bounceSize || length > bounceSize - off) {
                 outsideBounce++;
                 return false;
             }
@@ -188,6 +200,7 @@ public final class RelayQueueHandler implements QueueHandler {
         System.arraycopy(len, 0, savedLen, base, n);
         System.arraycopy(writable, 0, savedWritable, base, n);
         savedCount[id] = n;
+        relayedBytes += c.readableLength() + c.writableLength();
         postNanos[id] = System.nanoTime();
         outstanding[id] = true;
         inflight++;
@@ -292,6 +305,16 @@ public final class RelayQueueHandler implements QueueHandler {
     /** Chains failed because a buffer lay outside the bounce region. */
     public long outsideBounce() {
         return outsideBounce;
+    }
+
+    /** Buffer bytes of every request posted to the target (first posts; resubmissions not counted again). */
+    public long relayedBytes() {
+        return relayedBytes;
+    }
+
+    /** Payload bytes this relay copied in userspace ({@link DescriptorChain#copiedBytes()}): 0, by design. */
+    public long copiedBytes() {
+        return chain.copiedBytes();
     }
 
     @Override

@@ -68,10 +68,12 @@ public final class TargetWatch implements AutoCloseable {
             List<RelayQueueHandler> serving = relays.get();
             serving.forEach(RelayQueueHandler::pause);
             try {
-                target.reconnect();
                 int resubmitted = 0;
-                for (RelayQueueHandler r : serving) {
-                    resubmitted += r.resubmitAll();
+                synchronized (target) {   // the bridge may be starting the target's vrings (kernel bounce)
+                    target.reconnect();
+                    for (RelayQueueHandler r : serving) {
+                        resubmitted += r.resubmitAll();
+                    }
                 }
                 reconnects++;
                 failure = null;

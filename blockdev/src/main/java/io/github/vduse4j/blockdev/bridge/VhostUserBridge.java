@@ -47,9 +47,15 @@ import java.util.Optional;
  * frontend reconnects (waiting up to 30 s for the target to listen again) and every outstanding request is
  * resubmitted. Like any export it publishes itself ({@link Service}): the stats file and control socket under the run
  * directory ({@link ExportPublication}, the one implementation {@code BlockExport} uses too), so {@code vduse4j list},
- * {@code stats} and {@code stop} see it, and optionally the Prometheus endpoint. Not yet: the kernel bounce
- * ({@code --bounce kernel}: the domain fd only comes with the first IOTLB miss, after the target's memory table is
- * set).
+ * {@code stats} and {@code stop} see it, and optionally the Prometheus endpoint.
+ *
+ * <p>With the kernel bounce ({@code --bounce kernel}, no hugepages) region 0 is the VDUSE IOVA domain file itself
+ * ({@link VduseDevice#iotlbDomainFd()}: IOVA x at file offset x, 4 KiB kernel pages). That file only has entries
+ * once the driver set up its rings, so the target's memory table and vrings are set up when the driver starts the
+ * device (DRIVER_OK, the first {@code openQueue}) instead of before the device exists. The target faults in only
+ * pages that descriptors point at, and the kernel allocated each of those when the driver mapped the buffer, so it
+ * never meets the SIGBUS of an untouched page. The backing never changes while the target has it mapped (no
+ * REG_UMEM in this mode).
  */
 public final class VhostUserBridge implements AutoCloseable {
     /** Target features the bridge needs: indirect tables (one ring descriptor per request). */
@@ -74,6 +80,7 @@ public final class VhostUserBridge implements AutoCloseable {
     private final VduseDevice vduse;
     private final Path blockDevice;
     private final TargetWatch watch;
+    private final Device device;
     private final Path socket;
     private final long capacity;
     private final List<QueueStats> stats;
@@ -95,13 +102,14 @@ public final class VhostUserBridge implements AutoCloseable {
     }
 
     private VhostUserBridge(VhostFrontend target, List<FrontendQueue> queues, MemoryRegion rings, VduseDevice vduse,
-            Path blockDevice, TargetWatch watch, Path socket, long capacity, List<QueueStats> stats,
+            Path blockDevice, TargetWatch watch, Device device, Path socket, long capacity, List<QueueStats> stats,
             ExportPublication publication) {
         this.socket = socket;
         this.capacity = capacity;
         this.stats = stats;
         this.publication = publication;
         this.watch = watch;
+        this.device = device;
         this.target = target;
         this.queues = queues;
         this.rings = rings;
@@ -113,7 +121,7 @@ public final class VhostUserBridge implements AutoCloseable {
      * Connects to the target at {@code socket}, checks it, sets up the shared memory and the target queues, then
      * creates VDUSE device {@code name} (and attaches it to virtio-vdpa when {@code attach}).
      *
-     * @param bounceSize hugepage bounce buffer bytes (0: the kernel bounce, refused for now)
+     * @param bounceSize hugepage bounce buffer bytes (0: the kernel bounce, shared as the VDUSE domain file)
      * @throws IllegalArgumentException for bad options, TransportException / IllegalStateException with one line
      */
     public static VhostUserBridge start(Path socket, String name, int queues, int queueSize, long bounceSize,
@@ -124,10 +132,8 @@ public final class VhostUserBridge implements AutoCloseable {
     /** As above, published as {@code service} says. */
     public static VhostUserBridge start(Path socket, String name, int queues, int queueSize, long bounceSize,
             boolean attach, PollerSettings pollers, Service service) {
-        if (bounceSize == 0) {
-            throw new IllegalArgumentException("--vhost-user-target needs --bounce hugepages[:SIZE] (zero copy through"
-                    + " a shared hugepage bounce buffer); the kernel bounce is not supported by the bridge yet");
-        }
+        final boolean kernelBounce = bounceSize == 0;
+        final long regionSize = kernelBounce ? HugepageBounceBuffer.DEFAULT_SIZE : bounceSize;
         if (queues < 1 || queueSize < 2 || Integer.bitCount(queueSize) != 1 || queueSize > 1024) {
             throw new IllegalArgumentException("--queues must be >= 1 and --queue-size a power of two in [2, 1024]");
         }
@@ -144,6 +150,7 @@ public final class VhostUserBridge implements AutoCloseable {
         HugepageBounceBuffer bounce = null;
         MemoryRegion ringRegion = null;
         VduseDevice vduse = null;
+        Device device = null;
         ExportPublication pub = null;
         VhostUserBridge bridge;
         try {
@@ -167,14 +174,14 @@ public final class VhostUserBridge implements AutoCloseable {
             }
             c.set(LE_SHORT, 34, (short) queues);
             c.set(ValueLayout.JAVA_BYTE, 32, (byte) 0);   // writeback field: CONFIG_WCE is not offered
-            bounce = HugepageBounceBuffer.allocate(bounceSize);
-            long ringGpa = bounceSize;   // the bridge's rings right above the bounce region in the target's view
+            if (!kernelBounce) {
+                bounce = HugepageBounceBuffer.allocate(bounceSize);
+            }
+            long ringGpa = regionSize;   // the bridge's rings right above the bounce region in the target's view
             ringRegion = MemoryRegion.memfd(queues * ringBytes(queueSize), ringGpa);
             for (int i = 0; i < queues; i++) {
                 targetQueues.add(new FrontendQueue(fe.newRing(ringRegion, queueSize, MAX_ELEMENTS)));
             }
-            MemoryRegion bounceRegion = MemoryRegion.of(bounce.fd(), 0, bounce.segment(), 0);
-            fe.start(MemoryTable.of(bounceRegion, ringRegion), targetQueues.toArray(FrontendQueue[]::new));
             List<QueueStats> stats;
             if (service.runRoot() != null) {
                 pub = ExportPublication.create(service.runRoot(), name, queues);
@@ -186,8 +193,11 @@ public final class VhostUserBridge implements AutoCloseable {
                 }
             }
             stats.forEach(q -> q.slowRequestThreshold(service.slowRequestNanos()));
-            Device device = new Device(features & RELAYED, config, queues, queueSize, targetQueues, bounce.segment(),
-                    segMax + 2, stats);
+            device = new Device(features & RELAYED, config, queues, queueSize, targetQueues, segMax + 2, fe,
+                    ringRegion, regionSize, stats);
+            if (!kernelBounce) {
+                device.startTarget(MemoryRegion.of(bounce.fd(), 0, bounce.segment(), 0));
+            }
             VduseControl control = VduseControl.open();
             try {
                 vduse = VduseDevice.create(control, name, device, pollers, bounce);   // owns control and bounce
@@ -196,6 +206,7 @@ public final class VhostUserBridge implements AutoCloseable {
                 throw e;
             }
             bounce = null;
+            device.vduse = vduse;
             Path dev = null;
             if (attach) {
                 dev = VdpaBus.attach(name).orElseThrow(() -> new TransportException("device '" + name
@@ -204,7 +215,7 @@ public final class VhostUserBridge implements AutoCloseable {
             }
             TargetWatch watch = new TargetWatch(fe, device::relays, m -> System.err.println("vduse4j: " + m));
             long capacity = c.get(ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN), 0) * 512;
-            bridge = new VhostUserBridge(fe, targetQueues, ringRegion, vduse, dev, watch, socket, capacity,
+            bridge = new VhostUserBridge(fe, targetQueues, ringRegion, vduse, dev, watch, device, socket, capacity,
                     List.copyOf(stats), pub);
         } catch (RuntimeException e) {
             if (vduse != null) {
@@ -222,6 +233,9 @@ public final class VhostUserBridge implements AutoCloseable {
             }
             if (bounce != null) {
                 bounce.close();
+            }
+            if (device != null) {
+                device.closeDomain();
             }
             if (pub != null) {
                 pub.close();
@@ -312,6 +326,16 @@ public final class VhostUserBridge implements AutoCloseable {
         return stats;
     }
 
+    /** Buffer bytes of every request relayed to the target (payload, headers, status; none of it copied). */
+    public long relayedBytes() {
+        return device.allRelays().stream().mapToLong(RelayQueueHandler::relayedBytes).sum();
+    }
+
+    /** Payload bytes the relays copied in userspace: 0 (they forward descriptors, never data). */
+    public long copiedBytes() {
+        return device.allRelays().stream().mapToLong(RelayQueueHandler::copiedBytes).sum();
+    }
+
     /** Times the bridge reconnected to a restarted target. */
     public int reconnects() {
         return watch.reconnects();
@@ -346,6 +370,7 @@ public final class VhostUserBridge implements AutoCloseable {
         target.close();
         queues.forEach(FrontendQueue::close);
         rings.close();
+        device.closeDomain();
         if (publication != null) {
             publication.close();   // after the pollers stopped: nobody writes the stats file any more
         }
@@ -362,22 +387,72 @@ public final class VhostUserBridge implements AutoCloseable {
         private final int queues;
         private final int queueSize;
         private final List<FrontendQueue> targetQueues;
-        private final MemorySegment bounce;
         private final int maxElements;
         private final RelayQueueHandler[] relays;
+        private final List<RelayQueueHandler> everyRelay = new ArrayList<>();
+        private final VhostFrontend target;
+        private final MemoryRegion ringRegion;
+        private final long bounceSize;
+        /** Set once the device exists; the kernel bounce takes the domain file from it at the first openQueue. */
+        volatile VduseDevice vduse;
+        /** The target's region 0 as this process maps it, once the target's vrings run. */
+        private MemoryRegion bounceRegion;
+        /** Our own mapping of the VDUSE domain file (kernel bounce), closed with the bridge. */
+        private MemoryRegion domainRegion;
         private final List<QueueStats> stats;
 
         Device(long blockFeatures, byte[] config, int queues, int queueSize, List<FrontendQueue> targetQueues,
-                MemorySegment bounce, int maxElements, List<QueueStats> stats) {
+                int maxElements, VhostFrontend target, MemoryRegion ringRegion, long bounceSize, List<QueueStats> stats) {
             this.stats = stats;
             this.blockFeatures = blockFeatures;
             this.config = config;
             this.queues = queues;
             this.queueSize = queueSize;
             this.targetQueues = targetQueues;
-            this.bounce = bounce;
             this.maxElements = maxElements;
             this.relays = new RelayQueueHandler[queues];
+            this.target = target;
+            this.ringRegion = ringRegion;
+            this.bounceSize = bounceSize;
+        }
+
+        /**
+         * Announces {@code bounce} as the target's region 0 (GPA 0) and the rings as region 1, and starts the target's
+         * vrings; under the frontend's lock, which the {@link TargetWatch} holds while it reconnects.
+         */
+        synchronized void startTarget(MemoryRegion bounce) {
+            synchronized (target) {
+                target.start(MemoryTable.of(bounce, ringRegion), targetQueues.toArray(FrontendQueue[]::new));
+            }
+            bounceRegion = bounce;
+        }
+
+        /** Kernel bounce: the VDUSE domain file as region 0, mapped here too (for the status byte of a failure). */
+        private void startTargetOnDomain() {
+            int fd = vduse.iotlbDomainFd();
+            MemoryRegion domain;
+            try {
+                domain = MemoryRegion.map(fd, true, 0, bounceSize, 0);
+            } catch (RuntimeException e) {
+                io.github.vduse4j.bindings.FileIo.close(fd);
+                throw e;
+            }
+            domainRegion = domain;
+            startTarget(domain);
+            System.err.println("vduse4j: bounce buffer: the kernel's, " + (bounceSize >> 20) + " MiB of the VDUSE"
+                    + " IOVA domain shared with the target (VDUSE_IOTLB_GET_FD)");
+        }
+
+        synchronized void closeDomain() {
+            if (domainRegion != null) {
+                domainRegion.close();
+                domainRegion = null;
+            }
+        }
+
+        /** Every relay made so far (for the totals). */
+        synchronized List<RelayQueueHandler> allRelays() {
+            return new ArrayList<>(everyRelay);
         }
 
         /** The relays serving now (one per started queue). */
@@ -421,9 +496,13 @@ public final class VhostUserBridge implements AutoCloseable {
 
         @Override
         public synchronized QueueHandler openQueue(int index, long negotiatedFeatures, int size) {
-            RelayQueueHandler r = new RelayQueueHandler(targetQueues.get(index), size, maxElements, bounce, 0,
-                    stats.get(index));
+            if (bounceRegion == null) {
+                startTargetOnDomain();   // the kernel bounce: the domain file exists now that the rings are mapped
+            }
+            RelayQueueHandler r = new RelayQueueHandler(targetQueues.get(index), size, maxElements,
+                    bounceRegion.segment(), 0, 0, stats.get(index));
             relays[index] = r;
+            everyRelay.add(r);
             return r;
         }
     }

@@ -48,7 +48,8 @@ final class ExportCommand implements Callable<Integer> {
 
         @Option(names = "--vhost-user-target", paramLabel = "SOCKET",
                 description = "bridge an existing vhost-user-blk target (qemu-storage-daemon, SPDK) listening on SOCKET,"
-                        + " zero copy through a shared hugepage bounce buffer (needs --bounce hugepages[:SIZE])")
+                        + " zero copy through the shared bounce buffer (--bounce hugepages[:SIZE], which SPDK needs, or"
+                        + " the kernel's pages)")
         Path vhostUserTarget;
 
         @Option(names = "--rbd", paramLabel = "POOL/IMAGE[@SNAP]",
@@ -268,6 +269,8 @@ final class ExportCommand implements Callable<Integer> {
             System.err.println("vduse4j: stats queue " + i + ": " + stats.get(i));
         }
         bridge.close();
+        System.err.println("vduse4j: bridge: " + bridge.relayedBytes() + " bytes relayed, " + bridge.copiedBytes()
+                + " payload bytes copied in userspace, " + bridge.reconnects() + " reconnects");
         Runtime.getRuntime().removeShutdownHook(hook);
         System.err.println("vduse4j: " + bridgeName + " removed");
         return 0;
@@ -374,10 +377,6 @@ final class ExportCommand implements Callable<Integer> {
         }
         if (ioEngine != null && !"pread".equals(ioEngine) && !"io_uring".equals(ioEngine)) {
             throw new CommandLine.ParameterException(cl, "--io-engine must be pread or io_uring, got " + ioEngine);
-        }
-        if (source.vhostUserTarget != null && bounce.equals("kernel")) {
-            throw new CommandLine.ParameterException(cl, "--vhost-user-target needs --bounce hugepages[:SIZE]: the"
-                    + " target shares the hugepage bounce buffer (the kernel bounce is not supported by the bridge yet)");
         }
         if ((ioEngine != null || direct) && source.file == null) {
             throw new CommandLine.ParameterException(cl, "--io-engine and --direct are for --file");

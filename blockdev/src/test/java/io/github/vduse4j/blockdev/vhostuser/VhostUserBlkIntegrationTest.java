@@ -33,8 +33,10 @@ class VhostUserBlkIntegrationTest {
     }
 
     /**
-     * {@code vduse4j bench --rate-iops}: 2 queues at 3000 IOPS in all for 1.5 s issue about 4500 requests, evenly
-     * spaced, not as fast as the back-end goes (which is hundreds of thousands here), and the JSON names the rate.
+     * {@code vduse4j bench --rate-iops}: 2 queues at 600 IOPS in all for 1.5 s issue about 900 requests, evenly
+     * spaced, not as fast as the back-end goes (hundreds of thousands here), and the JSON names the rate. The rate is
+     * low so that a loaded CI host (which once managed only 2,400 IOPS in this test) still reaches it: the bound that
+     * matters is the upper one, never more than asked.
      */
     @Test
     void aRateLimitIssuesThatManyRequestsPerSecond() {
@@ -43,11 +45,11 @@ class VhostUserBlkIntegrationTest {
                 new VirtioBlkSettings(2, 256, 512, "it", false));
         try (VhostUserServer server = VhostUserServer.start(sock, dev, true)) {
             BenchOptions o = new BenchOptions(sock, BenchOptions.Pattern.RANDREAD, 4096, 8, 2, Duration.ofMillis(1500),
-                    false, 0, 50, 0, 1, false, 3000);
+                    false, 0, 50, 0, 1, false, 600);
             BenchResult r = BenchRunner.run(o, null);
             assertTrue(r.ok(), r.summary());
-            assertTrue(r.iops() > 3000 * 0.8 && r.iops() < 3000 * 1.05, "about 3000 IOPS: " + r.summary());
-            assertTrue(r.toJson().contains("\"rate_iops\":3000"), r.toJson());
+            assertTrue(r.iops() > 600 * 0.7 && r.iops() < 600 * 1.05, "about 600 IOPS: " + r.summary());
+            assertTrue(r.toJson().contains("\"rate_iops\":600"), r.toJson());
         }
     }
 

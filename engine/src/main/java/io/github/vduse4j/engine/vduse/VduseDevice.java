@@ -320,6 +320,15 @@ public final class VduseDevice implements AutoCloseable {
         return bounce != null && iotlbSource.bounceRegistered() ? Optional.of(bounce.segment()) : Optional.empty();
     }
 
+    /**
+     * The file of the device's IOVA domain (the kernel bounce region at offset = IOVA, see
+     * {@code VduseIotlbSource.domainFd}), once the driver set up its rings; the caller owns the fd. For a process
+     * that must see the bounce pages without VDUSE_IOTLB_REG_UMEM (the vhost-user bridge's {@code --bounce kernel}).
+     */
+    public int iotlbDomainFd() {
+        return iotlbSource.domainFd();
+    }
+
     /** Why a requested hugepage bounce buffer is not in use, if it is not. */
     public Optional<String> bounceFailure() {
         return Optional.ofNullable(iotlbSource.bounceFailure());

@@ -48,6 +48,33 @@ final class VduseIotlbSource implements IotlbMapCache.Source {
         return bounceFailure;
     }
 
+    /**
+     * The file behind the device's IOVA domain: {@code VDUSE_IOTLB_GET_FD} for the first entry anywhere in
+     * [0, 2^64). Under virtio-vdpa every entry, the rings' coherent ones and the bounce region alike, is the one
+     * anon-inode file of the domain at file offset = IOVA (Linux 6.1 iova_domain.c: vduse_domain_alloc_coherent and
+     * vduse_domain_init_bounce_map add {@code domain->file}), so it can be handed whole to another process, which
+     * maps IOVA x at offset x. Its pages come lazily: a bounce page exists once the driver mapped a buffer there,
+     * an untouched one raises SIGBUS (vduse_domain_mmap_fault). The caller owns the fd.
+     *
+     * @throws ErrnoException EINVAL while nothing is mapped (before the driver set up its rings)
+     */
+    int domainFd() {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment e = arena.allocate(vduse_iotlb_entry.layout());
+            vduse_iotlb_entry.start(e, 0);
+            vduse_iotlb_entry.last(e, -1L);
+            int fd = Ioctl.ioctlRaw(CallState.current(), deviceFd, IOTLB_GET_FD.code(), e);
+            if (fd < 0) {
+                throw new ErrnoException("VDUSE_IOTLB_GET_FD", "[0, 2^64)", -fd);
+            }
+            if (vduse_iotlb_entry.offset(e) != vduse_iotlb_entry.start(e)) {
+                FileIo.close(fd);   // not a domain file at offset = IOVA (vhost-vdpa's user memory): not ours to share
+                throw new ErrnoException("VDUSE_IOTLB_GET_FD", "offset != iova", Errno.EINVAL);
+            }
+            return fd;
+        }
+    }
+
     @Override
     public IotlbMapCache.Mapping map(long iova) {
         try (Arena arena = Arena.ofConfined()) {
