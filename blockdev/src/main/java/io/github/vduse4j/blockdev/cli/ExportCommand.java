@@ -116,8 +116,8 @@ final class ExportCommand implements Callable<Integer> {
     long maxSpinMicros;
 
     @Option(names = "--bounce", paramLabel = "kernel|hugepages[:SIZE]", defaultValue = "kernel",
-            description = "VDUSE bounce buffer: the kernel's pages (default), or SIZE (default 64M, the only size"
-                    + " Linux 6.1 allows) of 2 MiB hugepages registered with VDUSE_IOTLB_REG_UMEM")
+            description = "VDUSE bounce buffer: the kernel's pages (default), or SIZE (default --bounce-size, else 64M,"
+                    + " the only size Linux 6.1 allows) of 2 MiB hugepages registered with VDUSE_IOTLB_REG_UMEM")
     String bounce;
 
     @Option(names = "--bounce-size", paramLabel = "SIZE", converter = SizeParser.class,
