@@ -19,3 +19,14 @@ need_cmd() {
     vm_log "installing $2 (for $1)"
     apt_install "$2" >&2 && command -v "$1" >/dev/null || vm_die "$1 is missing and apt-get could not install $2"
 }
+
+# The guest kernels scripts/vm can build (Debian's linux-source-<series>), oldest first.
+VM_KERNELS="6.1 6.12"
+# vm_kernel_series [SERIES]: the series to use: SERIES if given (6.1 or 6.12), else the newest.
+vm_kernel_series() {
+    local s=${1:-${VM_KERNELS##* }}
+    case " $VM_KERNELS " in
+        *" $s "*) echo "$s" ;;
+        *) echo "vm: unknown kernel '$s' (known: $VM_KERNELS)" >&2; return 1 ;;
+    esac
+}

@@ -11,6 +11,7 @@ import io.github.vduse4j.engine.control.LifecycleEvent;
 import io.github.vduse4j.engine.control.MetricsEndpoint;
 import io.github.vduse4j.engine.control.RunDirectory;
 import io.github.vduse4j.engine.vduse.HugepageBounceBuffer;
+import io.github.vduse4j.engine.vduse.VduseKernelFeatures;
 import io.github.vduse4j.engine.vduse.VdpaBus;
 import io.github.vduse4j.engine.vduse.VduseControl;
 import io.github.vduse4j.engine.vduse.VduseDevice;
@@ -380,6 +381,9 @@ public final class BlockExport implements AutoCloseable {
         private VdpaBus.Driver vdpaDriver = VdpaBus.Driver.VIRTIO_VDPA;
         private PollerSettings pollerSettings = PollerSettings.DEFAULT;
         private long bounceSize;
+        private long kernelBounceSize;
+        private VduseKernelFeatures.IrqAffinity irqAffinity = VduseKernelFeatures.IrqAffinity.BLK_MQ;
+        private boolean irqAffinityExplicit;
         private Transport transport = Transport.VDUSE;
         private Path socket;
         private boolean nameSet;
@@ -576,6 +580,34 @@ public final class BlockExport implements AutoCloseable {
         }
 
         /**
+         * VDUSE: the kernel's bounce buffer size (sysfs {@code bounce_size}, set before attach), 1 MiB .. 1 GiB;
+         * 0 (default) keeps the kernel's 64 MiB. Where the kernel has no such file (Linux 6.1) a size other than
+         * 64 MiB is refused. With {@link #hugepageBounce} the two sizes must agree.
+         *
+         * @param size bytes, or 0
+         * @return this builder
+         */
+        public Builder kernelBounceSize(long size) {
+            this.kernelBounceSize = size;
+            return this;
+        }
+
+        /**
+         * VDUSE: where each queue's completion interrupt runs (sysfs {@code vqN/irq_cb_affinity}, set after
+         * attach). Default {@link VduseKernelFeatures.IrqAffinity#BLK_MQ} where the kernel has the file, else the
+         * kernel's; {@code explicit} refuses a kernel without it.
+         *
+         * @param mode blk-mq's CPUs of the queue, every CPU, or the kernel's choice
+         * @param explicit whether the user asked for it (then a kernel without the setting is an error)
+         * @return this builder
+         */
+        public Builder irqAffinity(VduseKernelFeatures.IrqAffinity mode, boolean explicit) {
+            this.irqAffinity = mode;
+            this.irqAffinityExplicit = explicit;
+            return this;
+        }
+
+        /**
          * Attach to the vdpa bus (default); false leaves that to the caller ({@code vdpa dev add}).
          *
          * @param attach whether {@link #start()} attaches the device
@@ -702,7 +734,7 @@ public final class BlockExport implements AutoCloseable {
                     if (logPath != null && !Files.exists(VduseControl.DEVICE_DIR.resolve(name))) {
                         log = ReconnectLog.create(logPath, identity);
                     }
-                    vduse = VduseDevice.create(control, name, blk, pollerSettings, bounce, log); // owns them from here on
+                    vduse = VduseDevice.create(control, name, blk, pollerSettings, bounce, kernelBounceSize, log); // owns them from here on
                 }
             } catch (RuntimeException e) {
                 if (bounce != null) {
@@ -720,11 +752,16 @@ public final class BlockExport implements AutoCloseable {
                 }
                 throw e;
             }
-            if (takeover) {
+            if (takeover) { // a device taken over keeps its interrupt affinity and bounce size: no refusal may destroy it
                 Path dev = VdpaBus.blockDevice(name).orElse(null);
                 boolean attached = VdpaBus.isAttached(name);
                 LifecycleEvent.report(name, "takeover", dev == null ? "no block device" : dev.toString());
                 return new BlockExport(blk, vduse, null, attached, dev, name, pub);
+            }
+            if (irqAffinityExplicit && irqAffinity != VduseKernelFeatures.IrqAffinity.KERNEL
+                    && !VduseKernelFeatures.system().irqAffinitySettable(name)) {
+                vduse.close(); // refused before attach: nothing reached the vdpa bus
+                throw new TransportException(VduseKernelFeatures.irqAffinityUnavailable());
             }
             Path dev = null;
             try {
@@ -748,12 +785,54 @@ public final class BlockExport implements AutoCloseable {
             if (attach) {
                 LifecycleEvent.report(name, "attach", dev.toString());
             }
+            reportKernelFeatures(vduse, name, dev);
             if (vdpaDriver == VdpaBus.Driver.VHOST_VDPA) {
                 BlockExport e = new BlockExport(blk, vduse, null, attach, null, name, pub);
                 e.vhostVdpaDevice = dev;
                 return e;
             }
             return new BlockExport(blk, vduse, null, attach, dev, name, pub);
+        }
+
+        /**
+         * Sets the interrupt affinity (after attach: blk-mq's map exists only then) and prints one line of the
+         * kernel's VDUSE features in use. A failure there is fatal only if the user asked for the feature.
+         */
+        private void reportKernelFeatures(VduseDevice vduse, String name, Path dev) {
+            VduseKernelFeatures k = VduseKernelFeatures.system();
+            boolean canAffinity = k.irqAffinitySettable(name);
+            String bounceText = k.bounceSizeSettable(name)
+                    ? "bounce_size " + (k.bounceSize(name) >> 20) + " MiB" + (kernelBounceSize > 0 || bounceSize > 0 ? " (set)" : " (kernel default)")
+                    : "bounce_size unavailable (fixed 64 MiB)";
+            String affinityText;
+            if (!canAffinity) {
+                affinityText = "irq_cb_affinity unavailable (completions on any CPU)";
+            } else if (dev == null && irqAffinity == VduseKernelFeatures.IrqAffinity.BLK_MQ) {
+                affinityText = "irq_cb_affinity kernel's (not attached: no blk-mq map) "
+                        + k.applyIrqAffinity(name, "", vduse.device().queueCount(), VduseKernelFeatures.IrqAffinity.KERNEL);
+            } else {
+                try {
+                    affinityText = "irq_cb_affinity " + irqAffinity.name().toLowerCase(java.util.Locale.ROOT).replace('_', '-')
+                            + " " + k.applyIrqAffinity(name, dev == null ? "" : dev.getFileName().toString(),
+                                    vduse.device().queueCount(), irqAffinity);
+                } catch (TransportException e) {
+                    if (irqAffinityExplicit) {
+                        detachQuietly(vduse, name);
+                        throw e;
+                    }
+                    affinityText = "irq_cb_affinity not set (" + e.getMessage() + ")";
+                }
+            }
+            System.err.println("vduse4j: kernel VDUSE features: " + bounceText + ", " + affinityText);
+        }
+
+        private void detachQuietly(VduseDevice vduse, String name) {
+            try {
+                VdpaBus.detach(name);
+            } catch (RuntimeException ignored) {
+                // closing the device below still removes it
+            }
+            vduse.close();
         }
 
         private static void requireRoot() {

@@ -12,6 +12,7 @@ import io.github.vduse4j.engine.PollMode;
 import io.github.vduse4j.engine.PollerSettings;
 import io.github.vduse4j.engine.QueueStats;
 import io.github.vduse4j.engine.vduse.VdpaBus;
+import io.github.vduse4j.engine.vduse.VduseKernelFeatures;
 import java.net.InetSocketAddress;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -127,9 +128,20 @@ final class ExportCommand implements Callable<Integer> {
     long maxSpinMicros;
 
     @Option(names = "--bounce", paramLabel = "kernel|hugepages[:SIZE]", defaultValue = "kernel",
-            description = "VDUSE bounce buffer: the kernel's pages (default), or SIZE (default 64M, the only size"
-                    + " Linux 6.1 allows) of 2 MiB hugepages registered with VDUSE_IOTLB_REG_UMEM")
+            description = "VDUSE bounce buffer: the kernel's pages (default), or SIZE (default --bounce-size, else 64M,"
+                    + " the only size Linux 6.1 allows) of 2 MiB hugepages registered with VDUSE_IOTLB_REG_UMEM")
     String bounce;
+
+    @Option(names = "--bounce-size", paramLabel = "SIZE", converter = SizeParser.class,
+            description = "VDUSE bounce buffer size, 1M..1G (sysfs bounce_size, Linux 6.12; 6.1 fixes it at 64M and"
+                    + " refuses another size). Larger lets more data be in flight. Also sizes --bounce hugepages")
+    Long kernelBounceSize;
+
+    @Option(names = "--irq-affinity", paramLabel = "blk-mq|all|kernel",
+            description = "where each queue's completion interrupt runs (sysfs vqN/irq_cb_affinity, Linux 6.12):"
+                    + " blk-mq = the CPUs blk-mq maps to the queue, i.e. its submitters (default where the kernel"
+                    + " has it), all = every CPU in turn, kernel = leave it; given on a kernel without it: refused")
+    String irqAffinity;
 
     @Option(names = "--cpus", paramLabel = "LIST", converter = CpuListParser.class,
             description = "pin queue threads to these CPUs, e.g. 2,3 or 0-3 (queue i -> i-th CPU, round robin)")
@@ -193,6 +205,8 @@ final class ExportCommand implements Callable<Integer> {
                 .pollers(pollerSettings())
                 .hugepageBounce(bounceSize())
                 .reconnectLog(reconnectLog)
+                .kernelBounceSize(kernelBounceSize == null ? 0 : kernelBounceSize)
+                .irqAffinity(irqAffinityMode(), irqAffinity != null)
                 .start();
         export.metricsAddress().ifPresent(a -> System.err.println("vduse4j: metrics at http://" + hostPort(a)
                 + "/metrics"));
@@ -323,9 +337,14 @@ final class ExportCommand implements Callable<Integer> {
             return 0;
         }
         if (bounce.equals("hugepages")) {
-            return 64L << 20;
+            return kernelBounceSize != null ? kernelBounceSize : 64L << 20;
         }
         return new SizeParser().convert(bounce.substring("hugepages:".length()));
+    }
+
+    VduseKernelFeatures.IrqAffinity irqAffinityMode() {
+        return irqAffinity == null ? VduseKernelFeatures.IrqAffinity.BLK_MQ
+                : VduseKernelFeatures.IrqAffinity.valueOf(irqAffinity.toUpperCase(Locale.ROOT).replace('-', '_'));
     }
 
     PollerSettings pollerSettings() {
@@ -365,6 +384,28 @@ final class ExportCommand implements Callable<Integer> {
         if (bounce.startsWith("hugepages:") && bounceSize() % (2 << 20) != 0) {
             throw new CommandLine.ParameterException(cl, "--bounce hugepages size must be a multiple of 2M, got "
                     + bounce.substring("hugepages:".length()));
+        }
+        if (irqAffinity != null && !List.of("blk-mq", "all", "kernel").contains(irqAffinity)) {
+            throw new CommandLine.ParameterException(cl, "--irq-affinity must be blk-mq, all or kernel, got "
+                    + irqAffinity);
+        }
+        if (kernelBounceSize != null) {
+            try {
+                VduseKernelFeatures.checkBounceSize(kernelBounceSize);
+            } catch (RuntimeException e) {
+                throw new CommandLine.ParameterException(cl, e.getMessage());
+            }
+            if (bounce.startsWith("hugepages") && kernelBounceSize % (2 << 20) != 0) {
+                throw new CommandLine.ParameterException(cl, "--bounce-size with --bounce hugepages must be a multiple"
+                        + " of 2M, got " + kernelBounceSize);
+            }
+            if (bounce.startsWith("hugepages:") && bounceSize() != kernelBounceSize) {
+                throw new CommandLine.ParameterException(cl, "--bounce-size and --bounce hugepages:SIZE differ: give"
+                        + " one size");
+            }
+        }
+        if ((kernelBounceSize != null || irqAffinity != null) && "vhost-user".equals(transport)) {
+            throw new CommandLine.ParameterException(cl, "--bounce-size and --irq-affinity are for --transport vduse");
         }
         if (!bounce.equals("kernel") && "vhost-user".equals(transport)) {
             throw new CommandLine.ParameterException(cl, "--bounce is for --transport vduse");

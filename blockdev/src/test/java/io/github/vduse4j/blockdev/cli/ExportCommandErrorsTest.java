@@ -93,6 +93,21 @@ class ExportCommandErrorsTest {
                 "--direct needs --io-engine io_uring");
     }
 
+    /** The kernel-dependent options (Linux 6.12's bounce_size and irq_cb_affinity) checked before any VDUSE call. */
+    @Test
+    void badKernelFeatureOptions() {
+        CliRun.assertOneLine(CliRun.run("export", "--null", "1G", "--bounce-size", "2G"), 2,
+                "--bounce-size must be a multiple of 4 KiB from 1 MiB to 1 GiB");
+        CliRun.assertOneLine(CliRun.run("export", "--null", "1G", "--bounce-size", "512K"), 2,
+                "--bounce-size must be a multiple of 4 KiB from 1 MiB to 1 GiB");
+        CliRun.assertOneLine(CliRun.run("export", "--null", "1G", "--bounce", "hugepages", "--bounce-size", "3M"), 2,
+                "must be a multiple of 2M");
+        CliRun.assertOneLine(CliRun.run("export", "--null", "1G", "--bounce", "hugepages:64M", "--bounce-size", "128M"),
+                2, "--bounce-size and --bounce hugepages:SIZE differ");
+        CliRun.assertOneLine(CliRun.run("export", "--null", "1G", "--irq-affinity", "cpu0"), 2,
+                "--irq-affinity must be blk-mq, all or kernel");
+    }
+
     @Test
     void missingFile(@TempDir Path dir) {
         Path missing = dir.resolve("nope.img");

@@ -19,7 +19,7 @@ import java.nio.file.Path;
  */
 public final class HugepageBounceBuffer implements AutoCloseable {
     public static final long HUGEPAGE = 2L << 20;
-    /** The bounce size of Linux 6.1 (VDUSE_BOUNCE_SIZE); settable from 6.4 on, in sysfs, before attach. */
+    /** The bounce size of Linux 6.1 (VDUSE_BOUNCE_SIZE, fixed there); settable on 6.12 in sysfs before attach (VduseKernelFeatures). */
     public static final long DEFAULT_SIZE = 64L << 20;
 
     private final MemorySegment segment;

@@ -129,7 +129,7 @@ public final class VduseDevice implements AutoCloseable {
      */
     public static VduseDevice create(VduseControl control, String name, VirtioDevice device,
             PollerSettings pollerSettings, HugepageBounceBuffer bounce) {
-        return create(control, name, device, pollerSettings, bounce, null);
+        return create(control, name, device, pollerSettings, bounce, 0, null);
     }
 
     /**
@@ -139,13 +139,36 @@ public final class VduseDevice implements AutoCloseable {
      */
     public static VduseDevice create(VduseControl control, String name, VirtioDevice device,
             PollerSettings pollerSettings, HugepageBounceBuffer bounce, ReconnectLog log) {
+        return create(control, name, device, pollerSettings, bounce, 0, log);
+    }
+
+    /**
+     * As {@link #create(VduseControl, String, VirtioDevice, PollerSettings, HugepageBounceBuffer)}, with the
+     * kernel's bounce buffer sized {@code bounceSize} bytes (sysfs bounce_size, before attach; 0 keeps the
+     * kernel's 64 MiB). A hugepage {@code bounce} sets the size to its own (REG_UMEM must cover the whole region).
+     */
+    public static VduseDevice create(VduseControl control, String name, VirtioDevice device,
+            PollerSettings pollerSettings, HugepageBounceBuffer bounce, long bounceSize) {
+        return create(control, name, device, pollerSettings, bounce, bounceSize, null);
+    }
+
+    /** Both of the above: a sized bounce buffer and a reconnect log (null: none). */
+    public static VduseDevice create(VduseControl control, String name, VirtioDevice device,
+            PollerSettings pollerSettings, HugepageBounceBuffer bounce, long bounceSize, ReconnectLog log) {
+        if (bounce != null && bounceSize > 0 && bounceSize != bounce.size()) {
+            throw new TransportException("--bounce-size " + bounceSize + " differs from the hugepage bounce buffer's "
+                    + bounce.size() + " bytes: give one size");
+        }
+        if (bounceSize > 0) {
+            VduseKernelFeatures.checkBounceSize(bounceSize);
+        }
         control.createDevice(name, device.deviceId(), offeredFeatures(device), device.queueCount(), VQ_ALIGN,
                 device.configSpace());
         int fd = -1;
         List<EventFdKick> kicks = new ArrayList<>();
         try {
-            if (bounce != null) {
-                setBounceSize(name, bounce.size());
+            if (bounce != null || bounceSize > 0) {
+                setBounceSize(name, bounce != null ? bounce.size() : bounceSize);
             }
             fd = openDeviceFile(name);
             try (Arena arena = Arena.ofConfined()) {
@@ -261,16 +284,11 @@ public final class VduseDevice implements AutoCloseable {
      * VDUSE_IOTLB_REG_UMEM must cover exactly the bounce region.
      */
     private static void setBounceSize(String name, long size) {
-        Path attr = Path.of("/sys/class/vduse", name, "bounce_size");
-        if (Files.exists(attr)) {
-            try {
-                Files.writeString(attr, Long.toString(size));
-            } catch (IOException e) {
-                throw new TransportException("cannot set the bounce size of '" + name + "' to " + size + ": " + e.getMessage(), e);
-            }
+        VduseKernelFeatures k = VduseKernelFeatures.system();
+        if (k.bounceSizeSettable(name)) {
+            k.setBounceSize(name, size);
         } else if (size != HugepageBounceBuffer.DEFAULT_SIZE) {
-            throw new TransportException("this kernel's VDUSE bounce buffer is fixed at 64 MiB (bounce_size is settable"
-                    + " from Linux 6.4): use --bounce hugepages:64M");
+            throw new TransportException(VduseKernelFeatures.bounceUnavailable());
         }
     }
 
