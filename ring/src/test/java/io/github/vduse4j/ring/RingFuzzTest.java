@@ -75,6 +75,7 @@ class RingFuzzTest {
 
     private static void run(FuzzedDataProvider data, boolean packed) {
         MEM.fill((byte) 0);
+        BEFORE.fill((byte) 0);   // BEFORE mirrors MEM as the driver left it (driverWrite copies what it wrote)
         int size = packed ? data.consumeInt(1, 64) : 1 << data.consumeInt(0, 6);
         boolean eventIdx = data.consumeBoolean(), indirect = data.consumeBoolean();
         CountingMemory memory = new CountingMemory();
@@ -94,7 +95,6 @@ class RingFuzzTest {
                 driverWrite(data, kind, packed, size);
                 continue;
             }
-            MemorySegment.copy(MEM, 0, BEFORE, 0, MEM_BYTES);
             boolean mayWriteDeviceArea = true;
             switch (kind) {
                 case 6, 7, 8, 9 -> {
@@ -148,10 +148,17 @@ class RingFuzzTest {
             assertTrue(q.inflight() <= size, "in flight " + q.inflight() + " > size " + size);
             assertDeviceWroteOnly(mayWriteDeviceArea ? deviceLo : 0, mayWriteDeviceArea ? deviceHi : 0,
                     packed && mayWriteDeviceArea);
+            if (mayWriteDeviceArea) {   // what the device wrote is the starting point of the next check
+                MemorySegment.copy(MEM, deviceLo, BEFORE, deviceLo, deviceHi - deviceLo);
+                if (packed) MemorySegment.copy(MEM, USED, BEFORE, USED, 4);
+            }
         }
     }
 
-    /** Every byte outside {@code [lo, hi)} (and the packed device event area if allowed) is as before the call. */
+    /**
+     * Every byte outside {@code [lo, hi)} (and the packed device event area if allowed) is as before the call: as
+     * BEFORE, which holds MEM as the driver and the previous device calls left it.
+     */
     private static void assertDeviceWroteOnly(long lo, long hi, boolean deviceEvent) {
         long from = 0;
         long[][] allowed = deviceEvent ? new long[][] {{lo, hi}, {USED, USED + 4}} : new long[][] {{lo, hi}};
@@ -213,22 +220,30 @@ class RingFuzzTest {
         }
     }
 
+    /** The driver writes its memory; the bytes written are copied to BEFORE too. */
     private static void driverWrite(FuzzedDataProvider data, int kind, boolean packed, int size) {
         switch (kind) {
-            case 0, 1 -> descriptor(data, MEM.asSlice(DESC + 16L * data.consumeInt(0, size - 1), 16), packed, size);
+            case 0, 1 -> {
+                long at = DESC + 16L * data.consumeInt(0, size - 1);
+                descriptor(data, MEM.asSlice(at, 16), packed, size);
+                written(at, 16);
+            }
             case 2 -> {   // an indirect table entry (the data region, 16-aligned)
                 long at = 0x1000 + 16L * data.consumeInt(0, 0x1FF);
                 descriptor(data, MEM.asSlice(at, 16), false, size);
                 if (packed && data.consumeBoolean()) {
                     MEM.set(ValueLayout.JAVA_SHORT_UNALIGNED, at + DESC_FLAGS, (short) data.consumeInt(0, 7));
                 }
+                written(at, 16);
             }
             case 3 -> {
                 if (packed) {   // driver event suppression: off_wrap, flags
                     MEM.set(ValueLayout.JAVA_INT, AVAIL, data.consumeInt());
+                    written(AVAIL, 4);
                 } else {        // avail entry
-                    MEM.set(ValueLayout.JAVA_SHORT, AVAIL + AVAIL_RING + 2L * data.consumeInt(0, size - 1),
-                            (short) data.consumeInt(0, size + 1));
+                    long at = AVAIL + AVAIL_RING + 2L * data.consumeInt(0, size - 1);
+                    MEM.set(ValueLayout.JAVA_SHORT, at, (short) data.consumeInt(0, size + 1));
+                    written(at, 2);
                 }
             }
             case 4 -> {
@@ -238,18 +253,25 @@ class RingFuzzTest {
                     int lap = data.consumeInt(0, 3);
                     MEM.set(ValueLayout.JAVA_SHORT, f, (short) (flags | (lap & 1) * PACKED_DESC_F_AVAIL
                             | (lap >> 1) * PACKED_DESC_F_USED));
+                    written(f, 2);
                 } else {        // avail idx: forward by a few, or anywhere
                     int idx = MEM.get(ValueLayout.JAVA_SHORT, AVAIL + AVAIL_IDX) & 0xFFFF;
                     idx = data.consumeBoolean() ? idx + data.consumeInt(0, size + 1) : data.consumeInt(0, 0xFFFF);
                     MEM.set(ValueLayout.JAVA_SHORT, AVAIL + AVAIL_IDX, (short) idx);
                     if (data.consumeBoolean()) MEM.set(ValueLayout.JAVA_SHORT, AVAIL + AVAIL_FLAGS, data.consumeShort());
+                    written(AVAIL, 4);   // flags and idx
                 }
             }
             default -> {   // raw bytes anywhere the driver may write (rings and data, not the device's areas)
                 long at = data.consumeLong(0, MEM_BYTES - 1);
                 if (at >= USED && at < USED + 0x300) at = AVAIL + (at & 0xFF);
                 MEM.set(ValueLayout.JAVA_BYTE, at, data.consumeByte());
+                written(at, 1);
             }
         }
+    }
+
+    private static void written(long at, long len) {
+        MemorySegment.copy(MEM, at, BEFORE, at, len);
     }
 }

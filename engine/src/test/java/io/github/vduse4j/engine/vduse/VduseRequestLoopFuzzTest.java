@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.*;
 
 import com.code_intelligence.jazzer.api.FuzzedDataProvider;
 import com.code_intelligence.jazzer.junit.FuzzTest;
+import org.junit.jupiter.api.Test;
 
 import io.github.vduse4j.bindings.CallState;
 import io.github.vduse4j.bindings.FileIo;
@@ -33,7 +34,7 @@ import java.util.concurrent.ConcurrentLinkedQueue;
  * the device said yes and FAILED otherwise (unknown types FAILED, the loop goes on); the device is handed exactly the
  * status byte, queue index and IOTLB range of the request; a GET_VQ_STATE answer carries the queue's index and its
  * state in the split or packed layout that the negotiated features select; every answer arrives within 5 s; the
- * loop stops when asked.
+ * loop stops when asked ({@link #stopsWhenAsked}).
  */
 class VduseRequestLoopFuzzTest {
     private static final long REQ = vduse_dev_request.layout().byteSize();
@@ -73,18 +74,61 @@ class VduseRequestLoopFuzzTest {
         }
     }
 
-    @FuzzTest(maxDuration = "30s")
-    void requests(FuzzedDataProvider data) {
+    /**
+     * One loop, socket pair and model device for every input (an execution costs the requests, not a thread start and
+     * stop); {@link #stopsWhenAsked} checks the stop on a loop of its own.
+     */
+    private static final int[] PAIR = UnixSocket.socketPair();
+    private static final ModelDevice DEVICE = new ModelDevice();
+    private static final MemorySegment REQ_BUF = Arena.global().allocate(vduse_dev_request.layout());
+    private static final MemorySegment RESP_BUF = Arena.global().allocate(vduse_dev_response.layout());
+    private static final Poll POLL = new Poll(1);
+
+    static {
+        new VduseRequestLoop(DEVICE, PAIR[1]).start();
+        POLL.add(PAIR[0], Poll.POLLIN);
+    }
+
+    @Test
+    void stopsWhenAsked() throws Exception {
         int[] pair = UnixSocket.socketPair();
         ModelDevice device = new ModelDevice();
+        device.answer = true;
         VduseRequestLoop loop = new VduseRequestLoop(device, pair[1]);
         loop.start();
         CallState st = new CallState();
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment req = arena.allocate(vduse_dev_request.layout());
             MemorySegment resp = arena.allocate(vduse_dev_response.layout());
+            vduse_dev_request.type(req, Uapi.VDUSE_SET_STATUS());
+            vduse_dev_request.request_id(req, 42);
             Poll poll = new Poll(1);
             poll.add(pair[0], Poll.POLLIN);
+            assertEquals(REQ, FileIo.writeRaw(st, pair[0], req, 0, REQ));
+            assertTrue(poll.poll(5000) > 0, "answered");
+            assertEquals(RESP, FileIo.readRaw(st, pair[0], resp, 0, RESP));
+            assertEquals(42, vduse_dev_response.request_id(resp));
+            assertEquals(Uapi.VDUSE_REQ_RESULT_OK(), vduse_dev_response.result(resp));
+            Thread stopper = Thread.ofPlatform().start(loop::stop);
+            stopper.join(5000);
+            assertFalse(stopper.isAlive(), "the loop stops when asked");
+        } finally {
+            FileIo.close(pair[0]);
+            FileIo.close(pair[1]);
+        }
+    }
+
+    @FuzzTest(maxDuration = "30s")
+    void requests(FuzzedDataProvider data) {
+        ModelDevice device = DEVICE;
+        CallState st = new CallState();
+        MemorySegment req = REQ_BUF, resp = RESP_BUF;
+        Poll poll = POLL;
+        int[] pair = PAIR;
+        while (poll.poll(0) > 0) {   // what an earlier failed input left unread
+            FileIo.readRaw(st, pair[0], resp, 0, RESP);
+        }
+        {
             int n = data.consumeInt(1, 32);
             for (int i = 0; i < n && data.remainingBytes() > 0; i++) {
                 device.features = data.consumeBoolean() ? 1L << Uapi.VIRTIO_F_RING_PACKED() : data.consumeLong();
@@ -147,10 +191,6 @@ class VduseRequestLoopFuzzTest {
                 }
                 assertEquals(ok ? Uapi.VDUSE_REQ_RESULT_OK() : Uapi.VDUSE_REQ_RESULT_FAILED(), result, "result");
             }
-        } finally {
-            loop.stop();
-            FileIo.close(pair[0]);
-            FileIo.close(pair[1]);
         }
     }
 }

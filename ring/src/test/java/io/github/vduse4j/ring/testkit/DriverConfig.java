@@ -12,6 +12,7 @@ public final class DriverConfig {
     long dataRegionBytes = 1 << 20;
     int maxIndirect = 64;
     ChainBuilder.Indirect indirectMode = ChainBuilder.Indirect.LINUX;
+    DriverMemory reuse;
 
     private DriverConfig(int size) { this.size = size; }
 
@@ -23,6 +24,19 @@ public final class DriverConfig {
     /** Entries of each chain's indirect table slot (one slot per possible chain id). */
     public DriverConfig maxIndirect(int entries) { maxIndirect = entries; return this; }
     public DriverConfig indirectMode(ChainBuilder.Indirect mode) { indirectMode = mode; return this; }
+
+    /**
+     * Builds the driver over {@code memory} (recycled: zeroed, allocators restarted) instead of new memory; the
+     * driver's {@code close()} then leaves the memory open. The memory must come from a driver with the same
+     * configuration.
+     */
+    public DriverConfig reuse(DriverMemory memory) { reuse = memory; return this; }
+
+    /** The driver's memory: the one given to {@link #reuse}, recycled, or a new one. */
+    DriverMemory memory(long ringBytes, long tableBytes) {
+        return reuse != null ? reuse.recycle(ringBytes, tableBytes, dataRegions, dataRegionBytes)
+                : new DriverMemory(ringBytes, tableBytes, dataRegions, dataRegionBytes);
+    }
 
     public SplitDriver split() { return new SplitDriver(this); }
     public PackedDriver packed() { return new PackedDriver(this); }

@@ -51,6 +51,25 @@ public final class DriverMemory implements RingMemory, AutoCloseable {
         table = b.build();
     }
 
+    /**
+     * Makes this memory usable for a new driver (a test that builds many drivers, such as a fuzz target, reuses one
+     * memory instead of mapping and unmapping per driver): zeroes every region and restarts both allocators.
+     *
+     * @throws IllegalArgumentException if the memory is smaller than the driver needs
+     */
+    public DriverMemory recycle(long ringBytes, long tableBytes, int dataRegions, long dataRegionBytes) {
+        if (roundUp(ringBytes, PAGE) > ring.byteSize() || tableBytes > tables.byteSize() || dataRegions != data.length
+                || dataRegionBytes != this.dataRegionBytes) {
+            throw new IllegalArgumentException("this driver memory does not fit the driver's configuration");
+        }
+        ring.fill((byte) 0);
+        tables.fill((byte) 0);
+        for (MemorySegment d : data) d.fill((byte) 0);
+        next = 0;
+        nextRingPart = 0;
+        return this;
+    }
+
     /** Ring parts are placed page by page from the start of the ring region, in the order the ring asks. */
     @Override
     public MemorySegment ringPart(long bytes, long align) {

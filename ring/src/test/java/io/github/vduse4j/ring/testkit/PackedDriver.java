@@ -30,7 +30,7 @@ public final class PackedDriver implements VirtqueueDriver, ChainBuilder.ChainAd
         if (size < 1 || size > MAX_QUEUE_SIZE) throw new IllegalArgumentException("packed size out of range: " + size);
         long descBytes = DriverMemory.roundUp(descTableBytes(size), 4096);
         long tableBytes = (long) size * c.maxIndirect * DESC_SIZE;
-        memory = new DriverMemory(descBytes + 2 * 4096, tableBytes, c.dataRegions, c.dataRegionBytes);
+        memory = c.memory(descBytes + 2 * 4096, tableBytes);
         ring = new PackedDriverRing(memory, size, c.eventIdx, c.indirect, c.maxIndirect);
         builder = new ChainBuilder(this, c.builderCapacity(), c.indirectMode);
         raw = new PackedRawRing(this);
@@ -130,7 +130,7 @@ public final class PackedDriver implements VirtqueueDriver, ChainBuilder.ChainAd
     @Override public int inflight() { return ring.inflight(); }
 
     @Override
-    public void close() { memory.close(); }
+    public void close() { if (config.reuse == null) memory.close(); }
 
     @Override
     public String toString() { return ring.toString(); }

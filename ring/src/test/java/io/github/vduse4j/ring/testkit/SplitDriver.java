@@ -35,7 +35,7 @@ public final class SplitDriver implements VirtqueueDriver, ChainBuilder.ChainAdd
         long availBytes = DriverMemory.roundUp(availRingBytes(size), 4096);
         long usedBytes = DriverMemory.roundUp(usedRingBytes(size), 4096);
         long tableBytes = (long) size * c.maxIndirect * DESC_SIZE;
-        memory = new DriverMemory(descBytes + availBytes + usedBytes, tableBytes, c.dataRegions, c.dataRegionBytes);
+        memory = c.memory(descBytes + availBytes + usedBytes, tableBytes);
         ring = new SplitDriverRing(memory, size, c.eventIdx, c.indirect, c.maxIndirect);
         builder = new ChainBuilder(this, c.builderCapacity(), c.indirectMode);
         raw = new SplitRawRing(this);
@@ -149,7 +149,7 @@ public final class SplitDriver implements VirtqueueDriver, ChainBuilder.ChainAdd
     public int lastUsedIdx() { return ring.lastUsedIndex(); }
 
     @Override
-    public void close() { memory.close(); }
+    public void close() { if (config.reuse == null) memory.close(); }
 
     @Override
     public String toString() { return ring.toString(); }
