@@ -35,23 +35,8 @@ public record BenchOptions(Path socket, Pattern pattern, int blockSize, int dept
     /** A vhost-user run without a rate limit. */
     public BenchOptions(Path socket, Pattern pattern, int blockSize, int depth, int queues, Duration runtime,
                         boolean verify, long size, int readMix, int ringSize, long seed, boolean packed) {
-        this(socket, pattern, blockSize, depth, queues, runtime, verify, size, readMix, ringSize, seed, packed, 0);
-    }
-
-    /** A vhost-user run with a rate limit (0: none). */
-    public BenchOptions(Path socket, Pattern pattern, int blockSize, int depth, int queues, Duration runtime,
-                        boolean verify, long size, int readMix, int ringSize, long seed, boolean packed,
-                        long rateIops) {
-        this(socket, pattern, blockSize, depth, queues, runtime, verify, size, readMix, ringSize, seed, packed,
-                rateIops, false, 0, 0);
-    }
-
-    /** A run without a rate limit, on vhost-vdpa if {@code vhostVdpa}. */
-    public BenchOptions(Path socket, Pattern pattern, int blockSize, int depth, int queues, Duration runtime,
-                        boolean verify, long size, int readMix, int ringSize, long seed, boolean packed,
-                        boolean vhostVdpa, long remapIntervalMillis, long stopStartIntervalMillis) {
         this(socket, pattern, blockSize, depth, queues, runtime, verify, size, readMix, ringSize, seed, packed, 0,
-                vhostVdpa, remapIntervalMillis, stopStartIntervalMillis);
+                false, 0, 0);
     }
 
     /** Access patterns, named as fio's {@code --rw}. */

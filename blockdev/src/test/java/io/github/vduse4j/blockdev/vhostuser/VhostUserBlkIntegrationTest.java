@@ -45,7 +45,7 @@ class VhostUserBlkIntegrationTest {
                 new VirtioBlkSettings(2, 256, 512, "it", false));
         try (VhostUserServer server = VhostUserServer.start(sock, dev, true)) {
             BenchOptions o = new BenchOptions(sock, BenchOptions.Pattern.RANDREAD, 4096, 8, 2, Duration.ofMillis(1500),
-                    false, 0, 50, 0, 1, false, 600);
+                    false, 0, 50, 0, 1, false, 600, false, 0, 0);
             BenchResult r = BenchRunner.run(o, null);
             assertTrue(r.ok(), r.summary());
             assertTrue(r.iops() > 600 * 0.7 && r.iops() < 600 * 1.05, "about 600 IOPS: " + r.summary());

@@ -133,26 +133,12 @@ public final class VduseDevice implements AutoCloseable {
     }
 
     /**
-     * As {@link #create(VduseControl, String, VirtioDevice, PollerSettings, HugepageBounceBuffer)}, logging every
-     * queue into {@code log} (a fresh one) so that another process can take the device over
-     * ({@link #reconnect}). On success the device owns the log; on failure the caller keeps it.
-     */
-    public static VduseDevice create(VduseControl control, String name, VirtioDevice device,
-            PollerSettings pollerSettings, HugepageBounceBuffer bounce, ReconnectLog log) {
-        return create(control, name, device, pollerSettings, bounce, 0, log);
-    }
-
-    /**
      * As {@link #create(VduseControl, String, VirtioDevice, PollerSettings, HugepageBounceBuffer)}, with the
      * kernel's bounce buffer sized {@code bounceSize} bytes (sysfs bounce_size, before attach; 0 keeps the
-     * kernel's 64 MiB). A hugepage {@code bounce} sets the size to its own (REG_UMEM must cover the whole region).
+     * kernel's 64 MiB; a hugepage {@code bounce} sets the size to its own, as REG_UMEM must cover the whole region),
+     * and logging every queue into {@code log} (a fresh one; null: none) so that another process can take the
+     * device over ({@link #reconnect}). On success the device owns the log; on failure the caller keeps it.
      */
-    public static VduseDevice create(VduseControl control, String name, VirtioDevice device,
-            PollerSettings pollerSettings, HugepageBounceBuffer bounce, long bounceSize) {
-        return create(control, name, device, pollerSettings, bounce, bounceSize, null);
-    }
-
-    /** Both of the above: a sized bounce buffer and a reconnect log (null: none). */
     public static VduseDevice create(VduseControl control, String name, VirtioDevice device,
             PollerSettings pollerSettings, HugepageBounceBuffer bounce, long bounceSize, ReconnectLog log) {
         if (bounce != null && bounceSize > 0 && bounceSize != bounce.size()) {
