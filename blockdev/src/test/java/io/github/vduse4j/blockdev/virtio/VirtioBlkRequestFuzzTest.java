@@ -280,9 +280,7 @@ class VirtioBlkRequestFuzzTest {
         long writable = 0;
         // header: 16 readable bytes, split in two, short, or device-writable
         long h = mem.allocate(16, 8);
-        mem.view(h, 16).set(LE_INT, 0, type);
-        mem.view(h, 16).set(LE_INT, 4, data.consumeInt());
-        mem.view(h, 16).set(LE_LONG, 8, sector);
+        writeSixteen(mem, h, Integer.toUnsignedLong(type) | (long) data.consumeInt() << 32, sector);
         int hdrShape = data.consumeInt(0, 5);
         // Only for an intact header do we know the request's type and sector (a short one is gathered from the
         // buffers after it, §2.6.4); then S_OK needs the conditions collected in wellFormed.
@@ -305,10 +303,9 @@ class VirtioBlkRequestFuzzTest {
                     : mem.allocate(Math.max(len, 1), 16);
             if (type == VirtioBlk.T_DISCARD || type == VirtioBlk.T_WRITE_ZEROES) {   // range list
                 for (long r = 0; r + 16 <= len && a + r + 16 <= DriverMemory.DATA_BASE + mem.dataBytes(); r += 16) {
-                    MemorySegment s = mem.view(a + r, 16);
-                    s.set(LE_LONG, 0, sector(data));
-                    s.set(LE_INT, 8, data.consumeInt(0, 3) == 0 ? data.consumeInt() : data.consumeInt(0, 130));
-                    s.set(LE_INT, 12, data.consumeInt(0, 2));
+                    long rangeSector = sector(data);
+                    int sectors = data.consumeInt(0, 3) == 0 ? data.consumeInt() : data.consumeInt(0, 130);
+                    writeSixteen(mem, a + r, rangeSector, Integer.toUnsignedLong(sectors) | (long) data.consumeInt(0, 2) << 32);
                 }
             }
             c.buffer(a, len, w);
@@ -338,6 +335,19 @@ class VirtioBlkRequestFuzzTest {
     }
 
     /** A necessary condition for S_OK (the device may still refuse, never the reverse). */
+    /**
+     * Writes two little-endian longs at {@code addr} with {@link DriverMemory#write}, which spans data regions: a
+     * header or range entry the fuzzer places across a region boundary is a legal driver layout (virtio 1.2 §2.7.4,
+     * buffers are guest-physical ranges), and the device must gather it from both regions.
+     */
+    private static void writeSixteen(DriverMemory mem, long addr, long first, long second) {
+        byte[] b = new byte[16];
+        MemorySegment s = MemorySegment.ofArray(b);
+        s.set(LE_LONG, 0, first);
+        s.set(LE_LONG, 8, second);
+        mem.write(addr, b);
+    }
+
     private static boolean plausible(int type, long sector, long readable, long writable, boolean readOnly,
                                      long features) {
         return switch (type) {   // §5.2.6: readable = data after the 16-byte header; writable includes the status
