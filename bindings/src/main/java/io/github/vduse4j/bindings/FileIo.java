@@ -13,7 +13,7 @@ import java.lang.ref.Reference;
 /**
  * File descriptors and file I/O: {@code open}, {@code close}, {@code read}, {@code write},
  * {@code pread}, {@code pwrite}, {@code ftruncate}, {@code fallocate}, {@code fdatasync},
- * {@code memfd_create}.
+ * {@code memfd_create}, memfd seals ({@code fcntl F_ADD_SEALS / F_GET_SEALS}).
  *
  * <p>Buffers are native segments addressed as {@code (segment, offset, length)}: no slice is made.
  * The throwing methods retry {@code EINTR} on read/write; the {@code ...Raw} methods return
@@ -52,6 +52,15 @@ public final class FileIo {
     public static final int FALLOC_FL_INSERT_RANGE = 0x20;
     public static final int FALLOC_FL_UNSHARE_RANGE = 0x40;
 
+    /** fcntl commands and seals of memfd_create(2) files (tmpfs; hugetlbfs since Linux 4.16). */
+    public static final int F_ADD_SEALS = 1033;
+    public static final int F_GET_SEALS = 1034;
+    public static final int F_SEAL_SEAL = 0x1;
+    public static final int F_SEAL_SHRINK = 0x2;
+    public static final int F_SEAL_GROW = 0x4;
+    public static final int F_SEAL_WRITE = 0x8;
+    public static final int F_SEAL_FUTURE_WRITE = 0x10;
+
     private static final MethodHandle OPEN = Libc.downcall("open",
             FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT), Libc.variadicFrom(2));
     private static final MethodHandle CLOSE = Libc.downcall("close", FunctionDescriptor.of(JAVA_INT, JAVA_INT));
@@ -70,6 +79,8 @@ public final class FileIo {
     private static final MethodHandle FDATASYNC = Libc.downcall("fdatasync", FunctionDescriptor.of(JAVA_INT, JAVA_INT));
     private static final MethodHandle MEMFD_CREATE = Libc.downcall("memfd_create",
             FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT), Libc.CRITICAL);
+    private static final MethodHandle FCNTL_INT = Libc.downcall("fcntl",
+            FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT), Libc.variadicFrom(2));
 
     // ---- throwing API ----
 
@@ -204,6 +215,35 @@ public final class FileIo {
             throw new ErrnoException("memfd_create", "name=\"" + name + "\", flags=" + Libc.hex(flags), st.errno());
         }
         return fd;
+    }
+
+    /** {@code fcntl(fd, F_ADD_SEALS, seals)}: adds {@code F_SEAL_*} bits to a memfd made with MFD_ALLOW_SEALING. */
+    public static void addSeals(int fd, int seals) {
+        CallState st = CallState.current();
+        int r;
+        try {
+            r = (int) FCNTL_INT.invokeExact(st.capture, fd, F_ADD_SEALS, seals);
+        } catch (Throwable t) {
+            throw Libc.unexpected(t);
+        }
+        if (r < 0) {
+            throw new ErrnoException("fcntl(F_ADD_SEALS)", "fd=" + fd + ", seals=" + Libc.hex(seals), st.errno());
+        }
+    }
+
+    /** {@code fcntl(fd, F_GET_SEALS)}: the file's {@code F_SEAL_*} bits. */
+    public static int seals(int fd) {
+        CallState st = CallState.current();
+        int r;
+        try {
+            r = (int) FCNTL_INT.invokeExact(st.capture, fd, F_GET_SEALS, 0);
+        } catch (Throwable t) {
+            throw Libc.unexpected(t);
+        }
+        if (r < 0) {
+            throw new ErrnoException("fcntl(F_GET_SEALS)", "fd=" + fd, st.errno());
+        }
+        return r;
     }
 
     // ---- hot-path API: -errno, no allocation ----

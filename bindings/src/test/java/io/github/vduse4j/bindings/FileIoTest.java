@@ -148,6 +148,29 @@ class FileIoTest {
     }
 
     @Test
+    void sealsStopResizingAndFurtherSealing() throws IOException {
+        int fd = FileIo.memfdCreate("sealed", FileIo.MFD_CLOEXEC | FileIo.MFD_ALLOW_SEALING);
+        int unsealable = FileIo.memfdCreate("unsealable", FileIo.MFD_CLOEXEC);
+        try {
+            FileIo.ftruncate(fd, 8192);
+            assertEquals(0, FileIo.seals(fd));
+            FileIo.addSeals(fd, FileIo.F_SEAL_SHRINK | FileIo.F_SEAL_GROW | FileIo.F_SEAL_SEAL);
+            assertEquals(FileIo.F_SEAL_SHRINK | FileIo.F_SEAL_GROW | FileIo.F_SEAL_SEAL, FileIo.seals(fd));
+            expect(() -> FileIo.ftruncate(fd, 4096), "ftruncate", "EPERM", "fd=" + fd);
+            expect(() -> FileIo.ftruncate(fd, 16384), "ftruncate", "EPERM", "fd=" + fd);
+            expect(() -> FileIo.addSeals(fd, FileIo.F_SEAL_WRITE), "fcntl(F_ADD_SEALS)", "EPERM", "fd=" + fd);
+            assertEquals(8192, size(fd));
+            // without MFD_ALLOW_SEALING the file comes sealed with F_SEAL_SEAL
+            assertEquals(FileIo.F_SEAL_SEAL, FileIo.seals(unsealable));
+            expect(() -> FileIo.addSeals(unsealable, FileIo.F_SEAL_GROW), "fcntl(F_ADD_SEALS)", "EPERM");
+            expect(() -> FileIo.seals(-1), "fcntl(F_GET_SEALS)", "EBADF", "fd=-1");
+        } finally {
+            FileIo.close(unsealable);
+            FileIo.close(fd);
+        }
+    }
+
+    @Test
     void fdatasyncSyncsAFileAndFailsOnAnEventFd() {
         int file = FileIo.open(dir.resolve("sync").toString(), FileIo.O_RDWR | FileIo.O_CREAT | FileIo.O_CLOEXEC, 0600);
         int efd = EventFd.create(0, EventFd.EFD_CLOEXEC);

@@ -37,7 +37,9 @@ import java.util.Optional;
  * {@code vduse4j export --vhost-user-target SOCKET}: an existing vhost-user-blk target (qemu-storage-daemon, SPDK)
  * as a local VDUSE virtio-blk device, zero copy. The VDUSE bounce buffer is a hugetlb memfd registered with
  * VDUSE_IOTLB_REG_UMEM; the same memfd is the target's memory region 0 at guest physical address 0 (GPA = IOVA), and
- * the bridge's own rings and indirect tables are a second region. Each VDUSE queue is relayed to one target queue by a
+ * the bridge's own rings and indirect tables are a second region: the tail of that one sealed memfd (whole hugepages
+ * after the bounce part; see {@link #RING_GPA} for the layout), so the target is handed one hugetlb file in 2 MiB
+ * pieces, as SPDK's {@code spdk_mem_register} wants. Each VDUSE queue is relayed to one target queue by a
  * {@link RelayQueueHandler}; the config (capacity, block size, seg/size max, topology, discard and write-zeroes
  * limits) and the block features come from the target (minus CONFIG_WCE; a size_max of 0, which Linux 6.1's
  * virtblk_probe would take as a limit of 0, drops SIZE_MAX).
@@ -69,6 +71,14 @@ public final class VhostUserBridge implements AutoCloseable {
     static final int CONFIG_BYTES = 60;
     /** Most elements of one request: header + up to 126 data segments + status (Linux: sg_elems = seg_max + 2). */
     static final int MAX_ELEMENTS = 128;
+    /**
+     * Where the target sees the bridge's rings and indirect tables (region 1): 1 TiB, far above every IOVA a VDUSE
+     * device uses (Linux 6.1: [0, 128 MiB), 6.12: below 1 GiB + 128 MiB; the relay forwards only [0, bounce size),
+     * region 0). So the target's address space is the bounce region at GPA = IOVA, a hole, and the rings: no IOVA
+     * of the VDUSE side, forwarded or stale, can name bridge memory. With hugepages region 1 is the memfd's tail
+     * (file offset = bounce size); with the kernel bounce a small memfd of its own.
+     */
+    static final long RING_GPA = 1L << 40;
     /** How long a reconnection waits for a restarted target to listen again. */
     static final Duration RESTART_PATIENCE = Duration.ofSeconds(30);
     private static final ValueLayout.OfInt LE_INT = ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
@@ -175,10 +185,17 @@ public final class VhostUserBridge implements AutoCloseable {
             c.set(LE_SHORT, 34, (short) queues);
             c.set(ValueLayout.JAVA_BYTE, 32, (byte) 0);   // writeback field: CONFIG_WCE is not offered
             if (!kernelBounce) {
-                bounce = HugepageBounceBuffer.allocate(bounceSize);
+                // one sealed hugetlb memfd: the bounce part (REG_UMEM, region 0) and the rings' tail (region 1)
+                bounce = HugepageBounceBuffer.allocate(bounceSize, queues * ringBytes(queueSize));
+                ringRegion = MemoryRegion.map(bounce.fd(), false, bounce.tailOffset(), bounce.tailSize(), RING_GPA);
+                System.err.println("vduse4j: shared memory: one sealed hugetlb memfd of "
+                        + ((bounce.size() + bounce.tailSize()) >> 20) + " MiB (seals "
+                        + HugepageBounceBuffer.sealNames(bounce.seals()) + "): bounce " + (bounce.size() >> 20)
+                        + " MiB at GPA 0 = IOVA (REG_UMEM), rings " + (bounce.tailSize() >> 20)
+                        + " MiB at GPA 0x" + Long.toHexString(RING_GPA));
+            } else {
+                ringRegion = MemoryRegion.memfd(queues * ringBytes(queueSize), RING_GPA);
             }
-            long ringGpa = regionSize;   // the bridge's rings right above the bounce region in the target's view
-            ringRegion = MemoryRegion.memfd(queues * ringBytes(queueSize), ringGpa);
             for (int i = 0; i < queues; i++) {
                 targetQueues.add(new FrontendQueue(fe.newRing(ringRegion, queueSize, MAX_ELEMENTS)));
             }

@@ -3,6 +3,7 @@ package io.github.vduse4j.blockdev.bridge;
 import static org.junit.jupiter.api.Assertions.*;
 
 import io.github.vduse4j.bindings.EventFd;
+import io.github.vduse4j.bindings.FileIo;
 import io.github.vduse4j.bindings.Poll;
 import io.github.vduse4j.blockdev.backend.MemoryBackend;
 import io.github.vduse4j.blockdev.vhostuser.QemuStorageDaemon;
@@ -52,7 +53,7 @@ import org.junit.jupiter.params.provider.CsvSource;
 @Timeout(value = 60, unit = TimeUnit.SECONDS, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
 class RelayQueueHandlerTest {
     private static final int BS = 4096, QSIZE = 64, DEPTH = 16, BLOCKS = 128, MAX_ELEMENTS = 8;
-    private static final long BOUNCE = 1L << 20, RING_GPA = 64L << 20;
+    private static final long BOUNCE = 1L << 20, RING_BYTES = 16 * 4096L + QSIZE * MAX_ELEMENTS * 16L;
     private static final ValueLayout.OfInt LE_INT = ValueLayout.JAVA_INT.withOrder(ByteOrder.LITTLE_ENDIAN);
     private static final ValueLayout.OfLong LE_LONG = ValueLayout.JAVA_LONG.withOrder(ByteOrder.LITTLE_ENDIAN);
     private static final long PROTOCOL = (1L << VhostUserProtocol.PF_MQ) | (1L << VhostUserProtocol.PF_REPLY_ACK)
@@ -67,8 +68,11 @@ class RelayQueueHandlerTest {
     private static final class Rig implements AutoCloseable {
         final VirtqueueDriver driver;
         final Virtqueue deviceQueue;
-        final MemoryRegion bounce = MemoryRegion.memfd(BOUNCE, 0);
-        final MemoryRegion rings = MemoryRegion.memfd(16 * 4096L + QSIZE * MAX_ELEMENTS * 16L, RING_GPA);
+        // the bridge's layout: one memfd, the bounce part as region 0 at GPA 0 and the rings in its tail as region 1
+        // at VhostUserBridge.RING_GPA (1 TiB), both regions announced with the same fd
+        final int memfd = sharedMemfd();
+        final MemoryRegion bounce = MemoryRegion.map(memfd, false, 0, BOUNCE, 0);
+        final MemoryRegion rings = MemoryRegion.map(memfd, true, BOUNCE, RING_BYTES, VhostUserBridge.RING_GPA);
         final VhostFrontend fe;
         final FrontendQueue target;
         final RelayQueueHandler relay;
@@ -90,6 +94,12 @@ class RelayQueueHandlerTest {
             fe.start(MemoryTable.of(bounce, rings), target);
             relay = new RelayQueueHandler(target, QSIZE, MAX_ELEMENTS, bounce.segment(), DriverMemory.DATA_BASE, bounce.gpa());
             poll.add(target.callFd(), Poll.POLLIN);
+        }
+
+        private static int sharedMemfd() {
+            int fd = FileIo.memfdCreate("relay-shared", FileIo.MFD_CLOEXEC);
+            FileIo.ftruncate(fd, BOUNCE + RING_BYTES);
+            return fd;
         }
 
         /** Slot k: header at k * 64, status at k * 64 + 16, data at 64 KiB + k * BS (bounce offsets). */
@@ -136,8 +146,8 @@ class RelayQueueHandlerTest {
         public void close() {
             fe.close();
             target.close();
-            rings.close();
             bounce.close();
+            rings.close();   // closes the memfd
             driver.close();
         }
     }

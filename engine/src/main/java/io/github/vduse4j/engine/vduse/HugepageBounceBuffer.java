@@ -16,47 +16,85 @@ import java.nio.file.Path;
  * pages, so every data buffer the driver sends lives in hugepage memory the process owns (what SPDK-style
  * storage stacks, NVMe or RDMA registration want). The pages are pinned by the kernel and count against
  * {@code RLIMIT_MEMLOCK}, which {@link #allocate} raises when it may.
+ *
+ * <p>The memfd may carry a tail after the bounce part ({@link #allocate(long, long)}: whole hugepages, for the
+ * vhost-user bridge's rings and indirect tables), so that one hugetlb file is all a vhost-user target is handed, in
+ * 2 MiB-aligned pieces (SPDK's {@code spdk_mem_register} takes nothing else). {@link #segment()} maps the bounce part
+ * only (what REG_UMEM registers); the tail is mapped by its user ({@link #tailOffset()}, {@link #tailSize()}). Every
+ * page is allocated up front (fallocate: a hugetlb memfd is VM_NORESERVE, so a later fault could otherwise find no
+ * free page and SIGBUS), then the size is sealed: {@code F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL}, which
+ * hugetlbfs enforces since Linux 4.16 (6.1: {@code memfd_file_seals_ptr} gives hugetlbfs inodes seals; setattr
+ * checks SHRINK/GROW, fallocate GROW). F_SEAL_WRITE and F_SEAL_FUTURE_WRITE are not set: the target must map
+ * the file writable (it writes read data and status bytes into it).
  */
 public final class HugepageBounceBuffer implements AutoCloseable {
     public static final long HUGEPAGE = 2L << 20;
     /** The bounce size of Linux 6.1 (VDUSE_BOUNCE_SIZE, fixed there); settable on 6.12 in sysfs before attach (VduseKernelFeatures). */
     public static final long DEFAULT_SIZE = 64L << 20;
+    /** The seals every buffer gets: its size is fixed, and nobody may change that. */
+    public static final int SEALS = FileIo.F_SEAL_SHRINK | FileIo.F_SEAL_GROW | FileIo.F_SEAL_SEAL;
 
     private final MemorySegment segment;
     private final int fd;
+    private final long tailSize;
+    private final int seals;
 
-    private HugepageBounceBuffer(MemorySegment segment, int fd) {
+    private HugepageBounceBuffer(MemorySegment segment, int fd, long tailSize, int seals) {
         this.segment = segment;
         this.fd = fd;
+        this.tailSize = tailSize;
+        this.seals = seals;
+    }
+
+    /** {@code size} bytes of hugepage bounce buffer and no tail (see {@link #allocate(long, long)}). */
+    public static HugepageBounceBuffer allocate(long size) {
+        return allocate(size, 0);
     }
 
     /**
-     * Reserves {@code size} bytes of hugepage memory, checking first that enough hugepages are free and that
-     * RLIMIT_MEMLOCK allows pinning it (raising it if the process may).
+     * Reserves {@code size} bytes of hugepage bounce buffer followed by a tail of at least {@code tailBytes}
+     * (rounded up to whole hugepages) in one sealed hugetlb memfd, checking first that enough hugepages are free
+     * and that RLIMIT_MEMLOCK allows pinning the bounce part (raising it if the process may).
      *
      * @throws TransportException with one line that says what to do
      */
-    public static HugepageBounceBuffer allocate(long size) {
+    public static HugepageBounceBuffer allocate(long size, long tailBytes) {
         if (size <= 0 || size % HUGEPAGE != 0) {
             throw new TransportException("--bounce hugepages size " + size + " is not a positive multiple of 2 MiB");
         }
-        long pages = size / HUGEPAGE;
+        long tail = tailBytes <= 0 ? 0 : (tailBytes + HUGEPAGE - 1) / HUGEPAGE * HUGEPAGE;
+        long pages = (size + tail) / HUGEPAGE;
         long free = freeHugepages();
         if (free < pages) {
             throw new TransportException("--bounce hugepages needs " + pages + " free 2 MiB hugepages, " + free
                     + " are free: reserve them (echo " + pages + " > /proc/sys/vm/nr_hugepages)");
         }
         raiseMemlock(size);
-        int fd = FileIo.memfdCreate("vduse4j-bounce", FileIo.MFD_CLOEXEC | FileIo.MFD_HUGETLB);
         try {
-            FileIo.ftruncate(fd, size);
+            return create(FileIo.MFD_HUGETLB, size, tail);
+        } catch (ErrnoException e) {
+            throw new TransportException("cannot allocate " + ((size + tail) >> 20) + " MiB of hugepages for the"
+                    + " bounce buffer: " + e.getMessage() + "; reserve more (echo " + pages
+                    + " > /proc/sys/vm/nr_hugepages)", e);
+        }
+    }
+
+    /**
+     * The memfd (with {@code extraFlags}: MFD_HUGETLB, or 0 for tmpfs in tests), every page allocated, sealed, and
+     * its bounce part mapped; {@code size} and {@code tail} are hugepage multiples.
+     */
+    static HugepageBounceBuffer create(int extraFlags, long size, long tail) {
+        int fd = FileIo.memfdCreate("vduse4j-bounce", FileIo.MFD_CLOEXEC | FileIo.MFD_ALLOW_SEALING | extraFlags);
+        try {
+            FileIo.fallocate(fd, 0, 0, size + tail);   // sets the size and allocates every page now
+            FileIo.addSeals(fd, SEALS);
+            int seals = FileIo.seals(fd);
             MemorySegment m = MemoryMap.map(size, MemoryMap.PROT_READ | MemoryMap.PROT_WRITE,
                     MemoryMap.MAP_SHARED | MemoryMap.MAP_POPULATE, fd, 0);
-            return new HugepageBounceBuffer(m, fd);
-        } catch (ErrnoException e) {
+            return new HugepageBounceBuffer(m, fd, tail, seals);
+        } catch (RuntimeException e) {
             FileIo.close(fd);
-            throw new TransportException("cannot allocate " + (size >> 20) + " MiB of hugepages for the bounce buffer: "
-                    + e.getMessage() + "; reserve more (echo " + pages + " > /proc/sys/vm/nr_hugepages)", e);
+            throw e;
         }
     }
 
@@ -90,21 +128,52 @@ public final class HugepageBounceBuffer implements AutoCloseable {
         }
     }
 
-    /** The whole buffer; IOVA {@code x} of the bounce region is offset {@code x} here. */
+    /** The bounce part (what REG_UMEM registers); IOVA {@code x} of the bounce region is offset {@code x} here. */
     public MemorySegment segment() {
         return segment;
     }
 
+    /** Bytes of the bounce part (the VDUSE bounce size). */
     public long size() {
         return segment.byteSize();
     }
 
-    /** The hugetlb memfd behind {@link #segment()} (for a vhost-user target that maps the same pages). */
+    /** The hugetlb memfd behind {@link #segment()} and the tail (for a vhost-user target that maps the same pages). */
     public int fd() {
         return fd;
     }
 
-    /** Unmaps the memory. Only after the device fd is closed (the kernel unpins it then). */
+    /** Where the tail starts in {@link #fd()}: right after the bounce part. */
+    public long tailOffset() {
+        return segment.byteSize();
+    }
+
+    /** Bytes of the tail (whole hugepages; 0: none). Not mapped here. */
+    public long tailSize() {
+        return tailSize;
+    }
+
+    /** The file's {@code F_SEAL_*} bits as the kernel reports them (F_GET_SEALS) after sealing. */
+    public int seals() {
+        return seals;
+    }
+
+    /** Seal bits as words ({@code shrink,grow,seal}). */
+    public static String sealNames(int seals) {
+        StringBuilder b = new StringBuilder();
+        String[] names = {"seal", "shrink", "grow", "write", "future_write"};
+        for (int i = 0; i < names.length; i++) {
+            if ((seals & (1 << i)) != 0) {
+                b.append(b.isEmpty() ? "" : ",").append(names[i]);
+            }
+        }
+        return b.isEmpty() ? "none" : b.toString();
+    }
+
+    /**
+     * Unmaps the bounce part and closes the fd (a mapping of the tail stays valid). Only after the device fd is
+     * closed (the kernel unpins it then).
+     */
     @Override
     public void close() {
         MemoryMap.unmap(segment);
