@@ -353,6 +353,16 @@ public final class VhostUserBridge implements AutoCloseable {
         return device.allRelays().stream().mapToLong(RelayQueueHandler::copiedBytes).sum();
     }
 
+    /** Kicks the bridge sent the target (all queues): with EVENT_IDX only when the target asked for one. */
+    public long targetKicks() {
+        return queues.stream().mapToLong(FrontendQueue::kicks).sum();
+    }
+
+    /** Call eventfd wake-ups the bridge took from the target (all queues). */
+    public long targetCalls() {
+        return queues.stream().mapToLong(FrontendQueue::calls).sum();
+    }
+
     /** Times the bridge reconnected to a restarted target. */
     public int reconnects() {
         return watch.reconnects();

@@ -284,7 +284,8 @@ final class ExportCommand implements Callable<Integer> {
         }
         bridge.close();
         System.err.println("vduse4j: bridge: " + bridge.relayedBytes() + " bytes relayed, " + bridge.copiedBytes()
-                + " payload bytes copied in userspace, " + bridge.reconnects() + " reconnects");
+                + " payload bytes copied in userspace, " + bridge.reconnects() + " reconnects, target kicks "
+                + bridge.targetKicks() + ", target calls " + bridge.targetCalls());
         Runtime.getRuntime().removeShutdownHook(hook);
         System.err.println("vduse4j: " + bridgeName + " removed");
         return 0;
