@@ -3,8 +3,8 @@
 # gives /dev/vhost-vdpa-N, which vduse4j's own vhost-vdpa frontend (`vduse4j bench --vhost-vdpa`, what a VMM does)
 # drives with --verify while moving its memory (IOTLB invalidate + update: VDUSE_UPDATE_IOTLB reaches the export)
 # and stopping/starting the device (VHOST_GET_VRING_BASE: VDUSE_GET_VQ_STATE), split and packed, 1 and 2 queues;
-# with E2E_VHOST_VDPA_PEER=1 also the same frontend against qemu-storage-daemon's vduse-blk export on vhost_vdpa (the
-# peer) and short QD1/QD32 rows (off by default: not yet seen green in a guest run).
+# the same frontend against qemu-storage-daemon's vduse-blk export on vhost_vdpa (the peer, E2E_VHOST_VDPA_PEER=0
+# leaves it out) and short QD1/QD32 rows with their ratios.
 # Runs scripts/e2e/vhost-vdpa-guest in the guest. Environment: E2E_TIMEOUT (guest, s), E2E_BENCH_SECONDS (per run).
 set -uo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -15,8 +15,8 @@ trap 'rm -rf "$data"' EXIT
 vduse4j_stage "$root" "$data" || exit 1
 log=$data/console.log
 start=$(date +%s)
-"$root/scripts/vm/run" --cpus 2 --mem 2048 --timeout "${E2E_TIMEOUT:-1200}" --data "$data" -- \
-    env E2E_BENCH_SECONDS="${E2E_BENCH_SECONDS:-3}" E2E_VHOST_VDPA_PEER="${E2E_VHOST_VDPA_PEER:-0}" /bin/bash -c "$(cat "$root/scripts/e2e/vhost-vdpa-guest")" \
+"$root/scripts/vm/run" --cpus 2 --mem 2048 --timeout "${E2E_TIMEOUT:-600}" --data "$data" -- \
+    env E2E_BENCH_SECONDS="${E2E_BENCH_SECONDS:-3}" E2E_VHOST_VDPA_PEER="${E2E_VHOST_VDPA_PEER:-1}" E2E_VHOST_VDPA_POLL_ROW="${E2E_VHOST_VDPA_POLL_ROW:-0}" /bin/bash -c "$(cat "$root/scripts/e2e/vhost-vdpa-guest")" \
     vhost-vdpa-guest </dev/null 2>&1 | tee "$log"
 rc=${PIPESTATUS[0]}
 fails=$(grep -c '^E2E-FAIL' "$log")

@@ -8,7 +8,8 @@ import java.util.SplittableRandom;
 import org.HdrHistogram.Histogram;
 
 /**
- * One queue's load: keeps {@code depth} requests in flight on its {@link BlkQueue}, busy-polls completions,
+ * One queue's load: keeps {@code depth} requests in flight on its {@link BlkQueue}, busy-polls completions (or, with
+ * {@link BenchOptions#awaitCalls}, sleeps on the call eventfd once nothing completed for a while),
  * records latencies in an HdrHistogram, and (with verify) checks data. Runs on its own platform thread; the
  * loop allocates nothing.
  *
@@ -60,6 +61,8 @@ final class BenchJob implements Runnable {
     volatile boolean pauseWanted;
     volatile boolean paused;
     private final boolean controlled;
+    /** {@link BenchOptions#awaitCalls}: sleep on the call eventfd once the used ring stayed empty a while. */
+    private final boolean awaitCalls;
     long reads, writes, bytes, errors, verifyErrors, verified;
     String firstProblem;
 
@@ -87,6 +90,7 @@ final class BenchJob implements Runnable {
         this.cursor = 0;
         this.interval = o.issueIntervalNanos();
         this.controlled = o.remapIntervalMillis() > 0 || o.stopStartIntervalMillis() > 0;
+        this.awaitCalls = o.awaitCalls();
     }
 
     long completedOps() {
@@ -98,14 +102,19 @@ final class BenchJob implements Runnable {
         try {
             DriverRing ring = q.ring();
             long done = 0;
+            long idleSince = 0;
             nextIssue = System.nanoTime();
             while (!stop && !ring.broken()) {
                 if (controlled) {
                     serviceControl();
                 }
                 submitFree(true);
-                done += reapAll(true);
+                int n = reapAll(true);
+                done += n;
                 completedOps = done;
+                if (awaitCalls) {
+                    idleSince = awaitIfIdle(n, idleSince);
+                }
             }
             if (!ring.broken()) {
                 drain();
@@ -128,6 +137,26 @@ final class BenchJob implements Runnable {
         } else if (q.ring().deviceFaults() > 0) {
             problem(q.ring().firstDeviceFault());
         }
+    }
+
+    /**
+     * {@link BenchOptions#awaitCalls}: after a pass that reaped {@code reaped} requests, with requests in flight and
+     * nothing completed for {@link BenchOptions#SPIN_BEFORE_SLEEP_NANOS}, sleeps on the call eventfd (at most 1 ms, so
+     * stop and the runner's requests are seen soon). Returns when the idle period began (0: not idle).
+     */
+    private long awaitIfIdle(int reaped, long idleSince) {
+        if (reaped > 0 || freeCount + (remapHeld >= 0 ? 1 : 0) == q.depth()) {
+            return 0;
+        }
+        long now = System.nanoTime();
+        if (idleSince == 0) {
+            return now;
+        }
+        if (now - idleSince < BenchOptions.SPIN_BEFORE_SLEEP_NANOS) {
+            return idleSince;
+        }
+        q.queue().awaitUsed(1);   // notifications on, re-check, poll(2) on the call eventfd, notifications off
+        return 0;
     }
 
     /** Answers the runner's remap and pause requests (see the fields). */

@@ -27,16 +27,24 @@ import java.time.Duration;
  *                  invalidate + update from a new memfd, one batch) while I/O runs; 0: never
  * @param stopStartIntervalMillis vhost-vdpa: every so many ms pause the load, stop the device (GET_VRING_BASE,
  *                  checked against the driver's position, then reset) and start it again where it stopped; 0: never
+ * @param awaitCalls with requests in flight and none completed for {@link #SPIN_BEFORE_SLEEP_NANOS}, sleep on the
+ *                  queue's call eventfd (used-buffer notifications on) instead of busy-polling the used ring. On a
+ *                  small machine a busy-polling frontend takes the CPU the kick and completion paths need (vhost-vdpa:
+ *                  VDUSE defers a kick made from inside an eventfd write to a kworker on the writer's CPU)
  */
 public record BenchOptions(Path socket, Pattern pattern, int blockSize, int depth, int queues, Duration runtime,
                            boolean verify, long size, int readMix, int ringSize, long seed, boolean packed,
-                           long rateIops, boolean vhostVdpa, long remapIntervalMillis, long stopStartIntervalMillis) {
+                           long rateIops, boolean vhostVdpa, long remapIntervalMillis, long stopStartIntervalMillis,
+                           boolean awaitCalls) {
+
+    /** {@link #awaitCalls}: how long a queue spins on an empty used ring before it sleeps on the call eventfd. */
+    public static final long SPIN_BEFORE_SLEEP_NANOS = 50_000;
 
     /** A vhost-user run without a rate limit. */
     public BenchOptions(Path socket, Pattern pattern, int blockSize, int depth, int queues, Duration runtime,
                         boolean verify, long size, int readMix, int ringSize, long seed, boolean packed) {
         this(socket, pattern, blockSize, depth, queues, runtime, verify, size, readMix, ringSize, seed, packed, 0,
-                false, 0, 0);
+                false, 0, 0, false);
     }
 
     /** Access patterns, named as fio's {@code --rw}. */

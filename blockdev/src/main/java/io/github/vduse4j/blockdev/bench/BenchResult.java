@@ -4,19 +4,20 @@ import java.util.Locale;
 
 /**
  * The outcome of a run: operations, bytes, rates and completion latency percentiles (microseconds, from
- * submission to the used element being seen).
+ * submission to the used element being seen); {@code calls}: call eventfd wake-ups taken (used-buffer notifications the
+ * device sent, with {@link BenchOptions#awaitCalls} only).
  */
 public record BenchResult(String target, BenchOptions options, double seconds, long reads, long writes, long bytes,
                           long errors, long verifyErrors, long verified, double p50, double p90, double p99,
                           double p999, double max, double mean, long kicks, long deviceFaults,
-                          String firstProblem, long remaps, long restarts, long vringBaseChecks) {
+                          String firstProblem, long remaps, long restarts, long vringBaseChecks, long calls) {
 
     /** A run without vhost-vdpa remaps, restarts or vring base checks. */
     public BenchResult(String target, BenchOptions options, double seconds, long reads, long writes, long bytes,
             long errors, long verifyErrors, long verified, double p50, double p90, double p99, double p999, double max,
             double mean, long kicks, long deviceFaults, String firstProblem) {
         this(target, options, seconds, reads, writes, bytes, errors, verifyErrors, verified, p50, p90, p99, p999, max,
-                mean, kicks, deviceFaults, firstProblem, 0, 0, 0);
+                mean, kicks, deviceFaults, firstProblem, 0, 0, 0, 0);
     }
 
     public long ios() {
@@ -42,11 +43,11 @@ public record BenchResult(String target, BenchOptions options, double seconds, l
                         + "\"mb_s\":%.2f,"
                         + "\"lat_us\":{\"p50\":%.2f,\"p90\":%.2f,\"p99\":%.2f,\"p99.9\":%.2f,\"max\":%.2f,\"mean\":%.2f},"
                         + "\"errors\":%d,\"verify\":%b,\"verified_blocks\":%d,\"verify_errors\":%d,\"kicks\":%d,"
-                        + "\"device_faults\":%d,\"remaps\":%d,\"restarts\":%d,\"vring_base_checks\":%d%s}",
+                        + "\"device_faults\":%d,\"remaps\":%d,\"restarts\":%d,\"vring_base_checks\":%d,\"calls\":%d%s}",
                 escape(target), options.pattern().fioName(), options.blockSize(), options.depth(), options.queues(),
                 options.ringKind(), options.rateIops(), seconds, ios(), reads, writes, iops(), mbPerSecond(), p50, p90,
                 p99, p999, max, mean, errors, options.verify(), verified, verifyErrors, kicks, deviceFaults, remaps,
-                restarts, vringBaseChecks,
+                restarts, vringBaseChecks, calls,
                 firstProblem == null ? "" : ",\"first_problem\":\"" + escape(firstProblem) + "\"");
     }
 

@@ -208,7 +208,7 @@ public final class BenchRunner {
     private static BenchResult merge(BenchOptions o, List<BenchJob> jobs, List<BlkQueue> queues, double seconds,
             VdpaControl control) {
         Histogram h = new Histogram(60_000_000_000L, 3);
-        long reads = 0, writes = 0, bytes = 0, errors = 0, verifyErrors = 0, verified = 0, kicks = 0, faults = 0;
+        long reads = 0, writes = 0, bytes = 0, errors = 0, verifyErrors = 0, verified = 0, kicks = 0, faults = 0, calls = 0;
         String problem = null;
         for (BenchJob j : jobs) {
             h.add(j.histogram);
@@ -230,13 +230,14 @@ public final class BenchRunner {
         }
         for (BlkQueue q : queues) {
             kicks += q.kicks();
+            calls += q.queue().calls();
             faults += q.ring().deviceFaults();
         }
         return new BenchResult(o.socket().toString(), o, seconds, reads, writes, bytes, errors, verifyErrors, verified,
                 us(h.getValueAtPercentile(50)), us(h.getValueAtPercentile(90)), us(h.getValueAtPercentile(99)),
                 us(h.getValueAtPercentile(99.9)), us(h.getMaxValue()), h.getTotalCount() == 0 ? 0 : h.getMean() / 1000.0,
                 kicks, faults, problem, control == null ? 0 : control.remaps, control == null ? 0 : control.restarts,
-                control == null ? 0 : control.baseChecks);
+                control == null ? 0 : control.baseChecks, calls);
     }
 
     private static double us(long nanos) {

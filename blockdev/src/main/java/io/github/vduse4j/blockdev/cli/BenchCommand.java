@@ -86,6 +86,11 @@ final class BenchCommand implements Callable<Integer> {
                     + " --rate_iops); 0: as fast as the depth allows (default)")
     long rateIops;
 
+    @Option(names = "--completions", defaultValue = "poll", paramLabel = "HOW",
+            description = "poll: busy-poll the used rings (default); call: spin " + BenchOptions.SPIN_BEFORE_SLEEP_NANOS / 1000
+                    + " us, then sleep on the call eventfd (the device injects an interrupt), as a VM's driver waits")
+    String completions;
+
     @Option(names = "--json", description = "print one JSON object instead of text")
     boolean json;
 
@@ -159,10 +164,14 @@ final class BenchCommand implements Callable<Integer> {
         if (size != null && size < blockSize * queues) {
             throw new CommandLine.ParameterException(cl, "--size " + size + " holds fewer than one --bs block per queue");
         }
+        if (!completions.equals("poll") && !completions.equals("call")) {
+            throw new CommandLine.ParameterException(cl, "--completions must be poll or call, got " + completions);
+        }
         try {
             return new BenchOptions(vhostVdpa != null ? vhostVdpa : socket, pattern, (int) blockSize, depth, queues,
                     Duration.ofNanos((long) (runtime * 1e9)), verify, size == null ? 0 : size, readMix, ringSize, seed,
-                    packed, rateIops, vhostVdpa != null, remapIntervalMillis, stopStartIntervalMillis);
+                    packed, rateIops, vhostVdpa != null, remapIntervalMillis, stopStartIntervalMillis,
+                    completions.equals("call"));
         } catch (IllegalArgumentException e) {
             throw new CommandLine.ParameterException(cl, e.getMessage());
         }

@@ -69,6 +69,7 @@ class BenchCommandErrorsTest {
         CliRun.assertOneLine(CliRun.run("bench", "--socket", s, "--iodepth", "0"), 2, "--iodepth must be 1..1024");
         CliRun.assertOneLine(CliRun.run("bench", "--socket", s, "--qd", "5000"), 2, "--iodepth must be 1..1024");
         CliRun.assertOneLine(CliRun.run("bench", "--socket", s, "--rate-iops", "-5"), 2, "--rate-iops must be 0..");
+        CliRun.assertOneLine(CliRun.run("bench", "--socket", s, "--completions", "sleep"), 2, "--completions must be poll or call", "sleep");
         CliRun.assertOneLine(CliRun.run("bench", "--socket", s, "--queues", "65"), 2, "--queues must be 1..64");
         CliRun.assertOneLine(CliRun.run("bench", "--socket", s, "--queues", "two"), 2, "two");
         CliRun.assertOneLine(CliRun.run("bench", "--socket", s, "--runtime", "0"), 2, "--runtime must be in (0, 86400]");

@@ -45,7 +45,7 @@ class BenchJobHandoverTest {
                     RegionTable.builder().add(0, mem.segment(), GuestMemory.READ | GuestMemory.WRITE).build(),
                     false, false);
             BenchOptions o = new BenchOptions(Path.of("/dev/vhost-vdpa-test"), BenchOptions.Pattern.RANDRW, BS, DEPTH,
-                    1, Duration.ofMinutes(1), false, 0, 50, RING, 5, true, 0, true, 1, 1);
+                    1, Duration.ofMinutes(1), false, 0, 50, RING, 5, true, 0, true, 1, 1, false);
             BenchJob job = new BenchJob(q, o, 0, 4096);
             Thread device = Thread.ofPlatform().name("handover-device").daemon(true).start(() -> serve(dev, q));
             Thread jobThread = Thread.ofPlatform().name("handover-job").daemon(true).start(job);
