@@ -141,6 +141,13 @@ public final class FaultInjectingBackend implements BlockBackend {
 
     @Override public long capacity() { return inner.capacity(); }
     @Override public long refreshCapacity() { return inner.refreshCapacity(); }
+    /**
+     * Resizes the wrapped backend (a memory or null export with injected faults resizes as it would without them).
+     * Runs on the caller's thread and takes no lock a stalled {@code delay} holds, so a resize during a stall takes
+     * effect at once.
+     */
+    @Override public long resize(long bytes) { return inner.resize(bytes); }
+    @Override public int discardGranularity() { return inner.discardGranularity(); }
     @Override public boolean isReadOnly() { return inner.isReadOnly(); }
     @Override public boolean supportsDiscard() { return inner.supportsDiscard(); }
     @Override public boolean supportsWriteZeroes() { return inner.supportsWriteZeroes(); }

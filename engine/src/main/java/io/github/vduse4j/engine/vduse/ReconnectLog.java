@@ -216,12 +216,31 @@ public final class ReconnectLog implements AutoCloseable {
         MemorySegment.copy(m, ValueLayout.JAVA_BYTE, OFF_IDENTITY, b, 0, len);
         String backend = new String(b, StandardCharsets.UTF_8);
         if (!backend.equals(id.backend())) {
-            return "backend '" + backend + "' logged, '" + id.backend() + "' now";
+            return "backend '" + printable(backend) + "' logged, '" + id.backend() + "' now";
         }
         if (size < fileSize(id.queues(), id.maxQueueSize())) {
             return "the log is " + size + " bytes, needs " + fileSize(id.queues(), id.maxQueueSize());
         }
         return null;
+    }
+
+    /**
+     * The logged identity as it may go into a one-line error: whoever can write the log file chooses these bytes,
+     * so control characters (a newline, terminal escapes) are shown as {@code \\uXXXX} instead of printed.
+     */
+    static String printable(String logged) {
+        StringBuilder b = new StringBuilder(logged.length());
+        for (int i = 0; i < logged.length(); i++) {
+            char c = logged.charAt(i);
+            if (Character.isISOControl(c) || Character.getType(c) == Character.FORMAT
+                    || Character.getType(c) == Character.LINE_SEPARATOR
+                    || Character.getType(c) == Character.PARAGRAPH_SEPARATOR) {
+                b.append(String.format("\\u%04x", (int) c));
+            } else {
+                b.append(c);
+            }
+        }
+        return b.toString();
     }
 
     public Path path() {
