@@ -1,13 +1,12 @@
 #!/bin/bash
 # End-to-end test of the VDUSE reconnect (issue 13) against the real kernel, in ONE boot of the VDUSE test guest:
 # kill -9 of `vduse4j export` under fio randwrite --verify=crc32c at QD32, restart of the same command, fio finishes
-# clean on the same /dev/vdX, for split, --packed, --queues 2, --bounce hugepages and two kills in a row; a kill while
-# idle; the upgrade stop (SIGUSR1); a mismatched restart refused. Runs scripts/e2e/vduse-reconnect-guest in the guest.
-# Prints each restart's time to its first completed request (E2E-RESTART lines).
-# NOT YET IN CI (mode 644, so scripts/test skips it): run it with `bash scripts/e2e/vduse-reconnect.sh` inside
-# `flock /tmp/vduse4j-guest.lock`. Its first run (an earlier layout of the same checks) passed every kill -9 under fio
-# and the upgrade stop, but failed the idle-kill read-back (data written with dd bs=1M O_DIRECT missing from the
-# backing file); chmod +x once a run is green.
+# clean on the same /dev/vdX: --packed (one queue, kernel bounce) killed twice in a row under one fio run; split with
+# --queues 2 --bounce hugepages killed under fio, then an upgrade stop (SIGUSR1) under fio, a kill while idle (data
+# written O_DIRECT and buffered before it is in the backing file and reads back after it), and four mismatched
+# restarts (other file, size, queue count, ring layout) refused with one line naming `vduse4j destroy`.
+# Runs scripts/e2e/vduse-reconnect-guest in the guest; prints each restart's time to its first completed request
+# (E2E-RESTART lines) and the time per phase (E2E-INFO time:).
 set -uo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 . "$root/scripts/lib/stage.sh"

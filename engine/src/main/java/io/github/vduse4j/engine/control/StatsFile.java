@@ -49,11 +49,15 @@ public final class StatsFile implements AutoCloseable {
     /** Creates (or replaces) the stats file of export {@code name} with one zeroed record per queue. */
     public static StatsFile create(Path path, String name, int queueCount) throws IOException {
         long size = StatsLayout.HEADER_SIZE + (long) queueCount * StatsLayout.RECORD_SIZE;
-        Path tmp = path.resolveSibling(path.getFileName() + ".new");
+        // A temporary file of this creator's own (in the same directory, so the rename is atomic): two exports
+        // started at once under one name would otherwise truncate the file the other writes through its mapping
+        // (SIGBUS).
+        Path tmp = Files.createTempFile(path.toAbsolutePath().getParent(), path.getFileName() + ".", ".new",
+                java.nio.file.attribute.PosixFilePermissions.asFileAttribute(
+                        java.nio.file.attribute.PosixFilePermissions.fromString("rw-r--r--"))); // as before: readable by `vduse4j stats`
         Arena arena = Arena.ofShared();
-        try (FileChannel ch = FileChannel.open(tmp, StandardOpenOption.CREATE, StandardOpenOption.TRUNCATE_EXISTING,
-                StandardOpenOption.READ, StandardOpenOption.WRITE)) {
-            ch.truncate(0); // map() below extends it: the new file reads as zeros
+        try (FileChannel ch = FileChannel.open(tmp, StandardOpenOption.READ, StandardOpenOption.WRITE)) {
+            // map() below extends the empty file: it reads as zeros
             MemorySegment m = ch.map(FileChannel.MapMode.READ_WRITE, 0, size, arena);
             m.set(ValueLayout.JAVA_INT, StatsLayout.H_VERSION, StatsLayout.VERSION);
             m.set(ValueLayout.JAVA_INT, StatsLayout.H_HEADER_SIZE, StatsLayout.HEADER_SIZE);

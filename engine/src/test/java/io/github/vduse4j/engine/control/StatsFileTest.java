@@ -101,6 +101,37 @@ class StatsFileTest {
         }
     }
 
+    /**
+     * Two exports started at once under one name (e.g. restarts of a crashed one) both create the stats file before
+     * one of them is refused: each must build its own temporary file, or one truncates the file the other is
+     * writing through its mapping (SIGBUS: an InternalError out of the memory access).
+     */
+    @Test
+    void creatorsRacingOnOnePathNeverWriteIntoEachOthersFile() throws Exception {
+        Path f = dir.resolve("stats");
+        AtomicReference<Throwable> failure = new AtomicReference<>();
+        Thread[] threads = new Thread[2];
+        for (int t = 0; t < threads.length; t++) {
+            threads[t] = new Thread(() -> {
+                for (int i = 0; i < 400 && failure.get() == null; i++) {
+                    try (StatsFile s = StatsFile.create(f, "disk0", 64)) {
+                        assertEquals(64, s.queues().size());
+                    } catch (Throwable e) {
+                        failure.compareAndSet(null, e);
+                    }
+                }
+            });
+            threads[t].start();
+        }
+        for (Thread t : threads) {
+            t.join();
+        }
+        assertNull(failure.get(), () -> "a creator failed: " + failure.get());
+        try (StatsFile r = StatsFile.open(f)) {
+            assertEquals(64, r.queues().size());
+        }
+    }
+
     @Test
     void aReaderRefusesFilesItCannotRead() throws IOException {
         Path junk = dir.resolve("junk");
