@@ -530,8 +530,10 @@ class VhostUserRingTest {
                 // avail where the first back-end stopped (6, lap 1); a stale used position (0, lap 1)
                 setUpRing(f, mem, packed, 0x8000_8006, kick);
                 EventFd.signal(kick);
-                await("request 4 used", () -> packedUsed(s, 0, false));
-                assertTrue(packedUsed(s, 2, true) && packedUsed(s, 4, true) && packedUsed(s, 6, true));
+                // §2.8.22: a batch of used elements is published by its first element's flags, written last,
+                // so request 4 (slot 0, next lap) can show used before 0, 2 and 3: wait for all four
+                await("requests 0, 2, 3 and 4 used", () -> packedUsed(s, 0, false)
+                        && packedUsed(s, 2, true) && packedUsed(s, 4, true) && packedUsed(s, 6, true));
                 // used elements in order: 0 and 2 (resubmitted, counter order), then 3 and 4 from the ring
                 assertEquals(List.of(0, 2, 3, 1), List.of((int) s.get(U16, DESC + 32 + 12), (int) s.get(U16, DESC + 64 + 12),
                         (int) s.get(U16, DESC + 96 + 12), (int) s.get(U16, DESC + 12)));
