@@ -667,10 +667,9 @@ public final class BlockExport implements AutoCloseable {
                 if (metrics != null) {
                     try {
                         export.metricsEndpoint = MetricsEndpoint.start(metrics, exportName, blk::queueStats);
-                    } catch (IOException e) {
+                    } catch (RuntimeException e) {
                         export.close();
-                        throw new IllegalArgumentException("metrics: cannot listen on " + metrics + " ("
-                                + e.getMessage() + "): pick another address or port");
+                        throw e;
                     }
                 }
                 if (pub != null) {

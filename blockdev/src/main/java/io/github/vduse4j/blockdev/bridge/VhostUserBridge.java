@@ -21,7 +21,6 @@ import io.github.vduse4j.engine.vduse.VdpaBus;
 import io.github.vduse4j.engine.vduse.VduseControl;
 import io.github.vduse4j.engine.vduse.VduseDevice;
 import io.github.vduse4j.ring.VirtioRing;
-import java.io.IOException;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.net.InetSocketAddress;
@@ -294,10 +293,6 @@ public final class VhostUserBridge implements AutoCloseable {
                     }
                 }, onStop);
             }
-        } catch (IOException e) {
-            close();
-            throw new IllegalArgumentException("metrics: cannot listen on " + service.metrics() + " ("
-                    + e.getMessage() + "): pick another address or port");
         } catch (RuntimeException e) {
             close();
             throw e;

@@ -89,6 +89,19 @@ class VhostUserExportErrorsTest {
     }
 
     @Test
+    void aTakenMetricsPortLeavesNoSocketAndNoRunDirectory() throws IOException {
+        Path sock = dir.resolve("m.sock");
+        Path runDir = dir.resolve("run");
+        try (java.net.ServerSocket taken = new java.net.ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
+            CliRun.assertOneLine(export(sock, "--null", "1M", "--name", "m", "--run-dir", runDir.toString(),
+                    "--metrics", "127.0.0.1:" + taken.getLocalPort()), 1,
+                    "metrics: cannot listen on", String.valueOf(taken.getLocalPort()), "pick another address or port");
+        }
+        assertTrue(Files.notExists(sock), "no socket file");
+        assertTrue(Files.notExists(runDir.resolve("m")), "no run directory left for the export");
+    }
+
+    @Test
     void aRegularFileAtTheSocketPathIsLeftAlone() throws IOException {
         Path file = dir.resolve("important.img");
         byte[] data = {1, 2, 3, 4};

@@ -30,10 +30,19 @@ public final class MetricsEndpoint implements AutoCloseable {
         this.executor = executor;
     }
 
-    /** Listens on {@code address} (port 0: any free port) and serves {@code stats} of export {@code name}. */
-    public static MetricsEndpoint start(InetSocketAddress address, String name, Supplier<List<QueueStats>> stats)
-            throws IOException {
-        HttpServer s = HttpServer.create(address, 8);
+    /**
+     * Listens on {@code address} (port 0: any free port) and serves {@code stats} of export {@code name}.
+     *
+     * @throws IllegalArgumentException with the one-line reason (and what to do) when it cannot listen there
+     */
+    public static MetricsEndpoint start(InetSocketAddress address, String name, Supplier<List<QueueStats>> stats) {
+        HttpServer s;
+        try {
+            s = HttpServer.create(address, 8);
+        } catch (IOException e) {
+            throw new IllegalArgumentException("metrics: cannot listen on " + address + " (" + e.getMessage()
+                    + "): pick another address or port", e);
+        }
         ExecutorService ex = Executors.newSingleThreadExecutor(r -> Thread.ofPlatform().daemon(true)
                 .name("vduse4j-metrics").unstarted(r));
         s.setExecutor(ex);
