@@ -18,6 +18,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <sys/un.h>
@@ -38,6 +39,8 @@ int main(void) {
     C(FALLOC_FL_ZERO_RANGE); C(FALLOC_FL_INSERT_RANGE); C(FALLOC_FL_UNSHARE_RANGE);
     C(F_ADD_SEALS); C(F_GET_SEALS); C(F_SEAL_SEAL); C(F_SEAL_SHRINK); C(F_SEAL_GROW); C(F_SEAL_WRITE);
     C(F_SEAL_FUTURE_WRITE);
+    N(STAT_SIZE, sizeof(struct stat)); N(STAT_ST_DEV, offsetof(struct stat, st_dev));
+    N(STAT_ST_INO, offsetof(struct stat, st_ino));
     /* MemoryMap */
     C(PROT_NONE); C(PROT_READ); C(PROT_WRITE); C(PROT_EXEC);
     C(MAP_SHARED); C(MAP_PRIVATE); C(MAP_SHARED_VALIDATE); C(MAP_FIXED); C(MAP_ANONYMOUS);

@@ -13,7 +13,8 @@ import java.lang.ref.Reference;
 /**
  * File descriptors and file I/O: {@code open}, {@code close}, {@code read}, {@code write},
  * {@code pread}, {@code pwrite}, {@code ftruncate}, {@code fallocate}, {@code fdatasync},
- * {@code memfd_create}, memfd seals ({@code fcntl F_ADD_SEALS / F_GET_SEALS}).
+ * {@code memfd_create}, memfd seals ({@code fcntl F_ADD_SEALS / F_GET_SEALS}), the file behind an fd
+ * ({@code fstat}: device and inode).
  *
  * <p>Buffers are native segments addressed as {@code (segment, offset, length)}: no slice is made.
  * The throwing methods retry {@code EINTR} on read/write; the {@code ...Raw} methods return
@@ -79,6 +80,11 @@ public final class FileIo {
     private static final MethodHandle FDATASYNC = Libc.downcall("fdatasync", FunctionDescriptor.of(JAVA_INT, JAVA_INT));
     private static final MethodHandle MEMFD_CREATE = Libc.downcall("memfd_create",
             FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT), Libc.CRITICAL);
+    private static final MethodHandle FSTAT = Libc.downcall("fstat", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS));
+    /** {@code struct stat}: size and the offsets of {@code st_dev} and {@code st_ino} (checked against gcc). */
+    public static final long STAT_SIZE = 144;
+    public static final long STAT_ST_DEV = 0;
+    public static final long STAT_ST_INO = 8;
     private static final MethodHandle FCNTL_INT = Libc.downcall("fcntl",
             FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT), Libc.variadicFrom(2));
 
@@ -199,6 +205,27 @@ public final class FileIo {
         int r = fdatasyncRaw(CallState.current(), fd);
         if (r < 0) {
             throw new ErrnoException("fdatasync", "fd=" + fd, r);
+        }
+    }
+
+    /** The file an fd refers to, as {@code fstat} names it: two fds with equal ids share one inode (its pages). */
+    public record FileId(long device, long inode) {}
+
+    /** {@code fstat(fd)}: the device and inode of the file behind {@code fd}. */
+    public static FileId fileId(int fd) {
+        CallState st = CallState.current();
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment stat = arena.allocate(STAT_SIZE, 8);
+            int r;
+            try {
+                r = (int) FSTAT.invokeExact(st.capture, fd, stat);
+            } catch (Throwable t) {
+                throw Libc.unexpected(t);
+            }
+            if (r < 0) {
+                throw new ErrnoException("fstat", "fd=" + fd, st.errno());
+            }
+            return new FileId(stat.get(JAVA_LONG, STAT_ST_DEV), stat.get(JAVA_LONG, STAT_ST_INO));
         }
     }
 

@@ -5,6 +5,7 @@ import static io.github.vduse4j.bindings.Failures.expectOneOf;
 import static java.lang.foreign.ValueLayout.JAVA_BYTE;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 
 import java.io.IOException;
@@ -46,6 +47,29 @@ class FileIoTest {
             FileIo.close(r);
             FileIo.close(w);
         }
+    }
+
+    @Test
+    void fileIdNamesTheInodeNotTheFd() throws IOException {
+        Path path = dir.resolve("id");
+        Files.writeString(path, "x");
+        int a = FileIo.open(path.toString(), FileIo.O_RDONLY | FileIo.O_CLOEXEC);
+        int b = FileIo.open(path.toString(), FileIo.O_RDWR | FileIo.O_CLOEXEC);
+        int m1 = FileIo.memfdCreate("id1", FileIo.MFD_CLOEXEC);
+        int m2 = FileIo.memfdCreate("id2", FileIo.MFD_CLOEXEC);
+        try {
+            FileIo.FileId id = FileIo.fileId(a);
+            assertEquals(id, FileIo.fileId(b), "two opens of one file");
+            assertEquals(Files.getAttribute(path, "unix:ino"), id.inode());
+            assertEquals(((Number) Files.getAttribute(path, "unix:dev")).longValue(), id.device());
+            assertNotEquals(FileIo.fileId(m1), FileIo.fileId(m2), "two memfds are two inodes");
+            assertNotEquals(id, FileIo.fileId(m1));
+        } finally {
+            for (int fd : new int[] {a, b, m1, m2}) {
+                FileIo.close(fd);
+            }
+        }
+        expect(() -> FileIo.fileId(a), "fstat", "EBADF", "fd=" + a);
     }
 
     @Test

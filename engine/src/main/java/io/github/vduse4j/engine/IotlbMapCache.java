@@ -8,17 +8,27 @@ import java.util.List;
 
 /**
  * IOVA -> memory translation backed by IOTLB mappings that are mapped lazily on first use and cached
- * (VDUSE: {@code VDUSE_IOTLB_GET_FD} + {@code mmap}; vhost-user: {@code IOTLB_MSG} updates).
+ * (VDUSE: {@code VDUSE_IOTLB_GET_FD} + {@code mmap}).
  *
  * <p>Readers (queue pollers) see an immutable, sorted snapshot through one volatile read: a hit costs a
  * binary search over a few entries and allocates nothing. A miss takes the slow path under a lock and
  * publishes a new snapshot. {@link #invalidate} removes and unmaps entries; the caller must first make
  * sure no poller can still use them (pause the queues), and answer the driver only after it returns.
+ * {@link #revalidate} splits that in two for an update whose range says little (VDUSE on vhost-vdpa announces
+ * every change as the whole IOVA space): it takes out only the entries the source no longer maps the same way,
+ * which stay mapped until the caller has drained the queues and calls {@link Stale#release()}.
  */
 public final class IotlbMapCache implements GuestMemory {
 
-    /** One mapped IOTLB entry: IOVAs {@code [start, last]} at {@code segment}, with GuestMemory access bits. */
-    public record Mapping(long start, long last, int access, MemorySegment segment) {
+    /**
+     * One mapped IOTLB entry: IOVAs {@code [start, last]} at {@code segment}, with GuestMemory access bits, and
+     * whatever the source needs to recognise it later ({@link Source#unchanged}; null: nothing).
+     */
+    public record Mapping(long start, long last, int access, MemorySegment segment, Object origin) {
+        public Mapping(long start, long last, int access, MemorySegment segment) {
+            this(start, last, access, segment, null);
+        }
+
         boolean covers(long iova) {
             return Long.compareUnsigned(iova, start) >= 0 && Long.compareUnsigned(iova, last) <= 0;
         }
@@ -35,6 +45,62 @@ public final class IotlbMapCache implements GuestMemory {
 
         /** Releases a mapping returned by {@link #map}. */
         void unmap(Mapping mapping);
+
+        /**
+         * Whether the source now maps exactly {@code mapping}'s IOVAs, with its access and to the same memory, as
+         * when {@link #map} returned it; false when it cannot tell. Asked, under the cache's lock, after the
+         * transport said the range may have changed. Never throws.
+         */
+        boolean unchanged(Mapping mapping);
+    }
+
+    /**
+     * Entries {@link #revalidate} took out of the table: no translation made after it returned reaches them, but a
+     * poller may still hold an earlier one (an in-flight request) until it drained.
+     */
+    public final class Stale {
+        private final List<Mapping> entries;
+
+        private Stale(List<Mapping> entries) {
+            this.entries = entries;
+        }
+
+        /** Nothing was stale: no poller can hold a translation the source no longer has. */
+        public boolean isEmpty() {
+            return entries.isEmpty();
+        }
+
+        /** Stale entries (including ones a newer overlapping entry had replaced). */
+        public int size() {
+            return entries.size();
+        }
+
+        /** Whether a stale entry overlaps IOVAs {@code [start, last]} (e.g. a ring a queue keeps a segment of). */
+        public boolean overlaps(long start, long last) {
+            for (Mapping m : entries) {
+                if (m.overlaps(start, last)) {
+                    return true;
+                }
+            }
+            return false;
+        }
+
+        /**
+         * Unmaps them; the caller guarantees that no poller still holds a translation of them (every queue drained
+         * or stopped since {@link #revalidate} returned). Idempotent.
+         *
+         * @return the number of entries unmapped
+         */
+        public int release() {
+            synchronized (lock) {
+                int n = entries.size();
+                for (Mapping m : entries) {
+                    source.unmap(m);
+                }
+                entries.clear();
+                return n;
+            }
+        }
     }
 
     private final Source source;
@@ -113,19 +179,40 @@ public final class IotlbMapCache implements GuestMemory {
      * @return the number of entries unmapped
      */
     public int invalidate(long start, long last) {
+        return take(start, last, false).release();
+    }
+
+    /**
+     * After the source said {@code [start, last]} may have changed: takes out of the table every cached entry
+     * overlapping the range that the source does not confirm {@link Source#unchanged unchanged}, plus every entry
+     * a newer one had replaced, and returns them still mapped. Entries the source confirms stay and keep serving.
+     * The caller drains every poller that may hold a translation of a returned entry, then
+     * {@link Stale#release() releases} them, and only then answers the update (linux/vduse.h VDUSE_UPDATE_IOTLB:
+     * the daemon updates its mappings of the range; the kernel waits for the reply).
+     */
+    public Stale revalidate(long start, long last) {
+        return take(start, last, true);
+    }
+
+    private Stale take(long start, long last, boolean keepUnchanged) {
+        if (Long.compareUnsigned(last, start) < 0) {
+            // no kernel sends one (vduse_dev_update_iotlb refuses last < start): the whole space, so nothing survives
+            start = 0;
+            last = -1L;
+        }
         synchronized (lock) {
             List<Mapping> keep = new ArrayList<>();
             List<Mapping> drop = new ArrayList<>();
             for (Mapping m : table.entries()) {
-                (m.overlaps(start, last) ? drop : keep).add(m);
+                boolean stale = m.overlaps(start, last) && !(keepUnchanged && source.unchanged(m));
+                (stale ? drop : keep).add(m);
             }
-            table = IovaTable.of(keep, Mapping::start, Mapping::last);
+            if (!drop.isEmpty()) {
+                table = IovaTable.of(keep, Mapping::start, Mapping::last);
+            }
             drop.addAll(retired);
             retired.clear();
-            for (Mapping m : drop) {
-                source.unmap(m);
-            }
-            return drop.size();
+            return new Stale(drop);
         }
     }
 

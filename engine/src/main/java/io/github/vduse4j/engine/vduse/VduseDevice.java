@@ -83,6 +83,8 @@ public final class VduseDevice implements AutoCloseable {
     private final HugepageBounceBuffer bounce;
     private final VduseIotlbSource iotlbSource;
     private final ReconnectLog log;
+    /** IOVA ranges {@code [start, last]} of the ring areas the running queues hold segments of (control thread). */
+    private final List<long[]> ringAreas = new ArrayList<>();
     /** Set while a takeover waits for its first completion: when it began (System.nanoTime). */
     private volatile long takeoverStart;
     private long negotiatedFeatures;
@@ -390,14 +392,47 @@ public final class VduseDevice implements AutoCloseable {
     }
 
     /**
-     * UPDATE_IOTLB: mappings of {@code [start, last]} changed. Queues stop (draining in-flight requests, so no
-     * poller holds a translation of the range), the cached mappings are unmapped, and the queues restart
-     * from their saved positions with fresh ring translations. The reply goes out after this returns.
+     * UPDATE_IOTLB: mappings of {@code [start, last]} may have changed (linux/vduse.h VDUSE_UPDATE_IOTLB; the
+     * kernel waits for the reply, which goes out after this returns, so every stale mapping is unmapped before).
+     * On vhost-vdpa the range is always the whole IOVA space (Linux 6.1 and 6.12 vduse_vdpa_set_map sends 0 ..
+     * ULLONG_MAX for every map change), so the range alone would drop every mapping, rings included. Instead each
+     * cached entry of the range is checked against the kernel's IOTLB ({@link IotlbMapCache#revalidate}); only the
+     * entries that changed are taken out, so new translations of their IOVAs map the kernel's new entry. Then:
+     * <ul>
+     * <li>nothing stale: no poller can hold a stale translation; nothing to do;</li>
+     * <li>stale data buffers only: every queue pauses, which drains its in-flight requests (a request popped before
+     *     the table changed may still use an old mapping), the stale mappings are unmapped, the queues go on where
+     *     they were (same rings, same threads);</li>
+     * <li>a ring area in a stale entry (its queue keeps a segment of it): every queue stops (draining), the stale
+     *     mappings are unmapped, and the queues restart from their saved positions with fresh ring translations.</li>
+     * </ul>
      */
     synchronized boolean onUpdateIotlb(long start, long last) {
-        LifecycleEvent.report(name, "iotlb-update", "0x" + Long.toHexString(start) + "-0x" + Long.toHexString(last));
+        String range = "0x" + Long.toHexString(start) + "-0x" + Long.toHexString(last);
         if (!started) {
-            iotlb.invalidate(start, last);
+            LifecycleEvent.report(name, "iotlb-update", range + ": " + iotlb.invalidate(start, last) + " unmapped");
+            return true;
+        }
+        IotlbMapCache.Stale stale = iotlb.revalidate(start, last);
+        if (stale.isEmpty()) {
+            LifecycleEvent.report(name, "iotlb-update", range + ": nothing stale");
+            return true;
+        }
+        boolean rings = ringsIn(stale);
+        LifecycleEvent.report(name, "iotlb-update", range + ": " + stale.size() + " stale"
+                + (rings ? ", a ring among them: queues restart" : ", data only: queues drain and go on"));
+        if (!rings) {
+            for (QueuePoller p : pollers) {
+                if (p != null) {
+                    p.pause(); // returns once its in-flight requests completed
+                }
+            }
+            stale.release();
+            for (QueuePoller p : pollers) {
+                if (p != null) {
+                    p.resume();
+                }
+            }
             return true;
         }
         QueueState[] states = new QueueState[pollers.length];
@@ -407,7 +442,7 @@ public final class VduseDevice implements AutoCloseable {
             }
         }
         stopQueues();
-        iotlb.invalidate(start, last);
+        stale.release();
         try {
             startQueues(states);
             return true;
@@ -416,6 +451,16 @@ public final class VduseDevice implements AutoCloseable {
             stopQueues();
             return false;
         }
+    }
+
+    /** Whether a stale entry holds a ring area of a running queue. */
+    private boolean ringsIn(IotlbMapCache.Stale stale) {
+        for (long[] area : ringAreas) {
+            if (stale.overlaps(area[0], area[1])) {
+                return true;
+            }
+        }
+        return false;
     }
 
     private Virtqueue quiesce(int i) {
@@ -611,17 +656,19 @@ public final class VduseDevice implements AutoCloseable {
                 (vduse_vq_state_packed.last_used_counter(p) & 1) != 0);
     }
 
-    /** Translates one ring area; it must be mapped whole and contiguous. */
+    /** Translates one ring area; it must be mapped whole and contiguous. Recorded in {@link #ringAreas}. */
     private MemorySegment ring(int queue, String what, long iova, long size, int access) {
         Translation t = new Translation();
         if (!iotlb.translate(iova, size, access, t) || t.length != size) {
             throw new TransportException("queue " + queue + ": " + what + " at iova 0x" + Long.toHexString(iova)
                     + " (" + size + " bytes) is not mapped");
         }
+        ringAreas.add(new long[] {iova, iova + size - 1});
         return t.segment.asSlice(t.offset, size);
     }
 
     private void stopQueues() {
+        ringAreas.clear();
         for (int i = 0; i < pollers.length; i++) {
             QueuePoller p = pollers[i];
             if (p != null) {

@@ -3,6 +3,7 @@ package io.github.vduse4j.engine.vduse;
 import io.github.vduse4j.bindings.CallState;
 import io.github.vduse4j.bindings.Errno;
 import io.github.vduse4j.bindings.ErrnoException;
+import io.github.vduse4j.bindings.EventFd;
 import io.github.vduse4j.bindings.FileIo;
 import io.github.vduse4j.bindings.Ioctl;
 import io.github.vduse4j.bindings.MemoryMap;
@@ -22,11 +23,24 @@ import java.lang.foreign.MemorySegment;
  * <p>With a {@link HugepageBounceBuffer}, the first miss on the bounce region (IOVA 0 .. bounce size - 1, which
  * the kernel creates lazily on the driver's first streaming DMA mapping) registers the buffer with
  * {@code VDUSE_IOTLB_REG_UMEM} instead: from then on the region is that memory, not a mapping of the fd.
+ *
+ * <p>Each mapping of an fd remembers where it came from ({@link Origin}: range, permission, file, offset), so that
+ * after {@code VDUSE_UPDATE_IOTLB} {@link #unchanged} can ask the kernel again and keep a mapping whose entry is
+ * still the same instead of mapping it anew.
  */
 final class VduseIotlbSource implements IotlbMapCache.Source {
     static final Ioctl.Request IOTLB_GET_FD = Ioctl.request("VDUSE_IOTLB_GET_FD", Uapi.VDUSE_IOTLB_GET_FD());
     static final Ioctl.Request IOTLB_GET_INFO = Ioctl.request("VDUSE_IOTLB_GET_INFO", Uapi.VDUSE_IOTLB_GET_INFO());
     static final Ioctl.Request IOTLB_REG_UMEM = Ioctl.request("VDUSE_IOTLB_REG_UMEM", Uapi.VDUSE_IOTLB_REG_UMEM());
+
+    /**
+     * The inode every anon-inode file shares (fs/anon_inodes.c anon_inode_getfile: one anon_inode_inode; an eventfd
+     * is one, so is a VDUSE domain file): equal ids of such files say nothing about their memory.
+     */
+    private static final FileIo.FileId ANON_INODE = anonInode();
+
+    /** What a mapping of an fd was made from (vduse_iotlb_entry of VDUSE_IOTLB_GET_FD, the file as fstat names it). */
+    record Origin(long start, long last, int perm, FileIo.FileId file, long offset) {}
 
     private final int deviceFd;
     private final HugepageBounceBuffer bounce;
@@ -106,8 +120,10 @@ final class VduseIotlbSource implements IotlbMapCache.Source {
                     prot |= MemoryMap.PROT_WRITE;
                     access |= GuestMemory.WRITE;
                 }
-                MemorySegment m = MemoryMap.map(size, prot, MemoryMap.MAP_SHARED, fd, vduse_iotlb_entry.offset(e));
-                return new IotlbMapCache.Mapping(start, last, access, m);
+                long offset = vduse_iotlb_entry.offset(e);
+                Origin origin = new Origin(start, last, perm, FileIo.fileId(fd), offset);
+                MemorySegment m = MemoryMap.map(size, prot, MemoryMap.MAP_SHARED, fd, offset);
+                return new IotlbMapCache.Mapping(start, last, access, m, origin);
             } catch (ErrnoException ex) {
                 System.err.println("vduse4j: cannot map IOTLB entry for iova 0x" + Long.toHexString(iova)
                         + ": " + ex.getMessage());
@@ -152,6 +168,47 @@ final class VduseIotlbSource implements IotlbMapCache.Source {
         }
         System.err.println("vduse4j: hugepage bounce buffer not used: " + bounceFailure);
         return false;
+    }
+
+    /**
+     * Asks VDUSE_IOTLB_GET_FD for the first entry overlapping the mapping's range (vhost_iotlb_itree_first; the
+     * kernel's entries do not overlap: vhost-vdpa refuses an update over a mapped range with EEXIST and VDUSE copies
+     * its map whole, vduse_domain_set_map): unchanged if that entry has the same start, last, permission and file
+     * offset and its file is the same inode, so the pages our mmap shows are the ones the kernel now maps there.
+     * The hugepage bounce buffer and anon-inode files are never confirmed (false: taken out, mapped again on use).
+     */
+    @Override
+    public boolean unchanged(IotlbMapCache.Mapping mapping) {
+        if (!(mapping.origin() instanceof Origin o) || o.file().equals(ANON_INODE)) {
+            return false;
+        }
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment e = arena.allocate(vduse_iotlb_entry.layout());
+            vduse_iotlb_entry.start(e, mapping.start());
+            vduse_iotlb_entry.last(e, mapping.last());
+            int fd = Ioctl.ioctlRaw(CallState.current(), deviceFd, IOTLB_GET_FD.code(), e);
+            if (fd < 0) {
+                return false; // EINVAL: nothing maps the range any more
+            }
+            try {
+                return vduse_iotlb_entry.start(e) == o.start() && vduse_iotlb_entry.last(e) == o.last()
+                        && vduse_iotlb_entry.perm(e) == o.perm() && vduse_iotlb_entry.offset(e) == o.offset()
+                        && FileIo.fileId(fd).equals(o.file());
+            } finally {
+                FileIo.close(fd);
+            }
+        } catch (ErrnoException ex) {
+            return false;
+        }
+    }
+
+    private static FileIo.FileId anonInode() {
+        int fd = EventFd.create(0, EventFd.EFD_CLOEXEC);
+        try {
+            return FileIo.fileId(fd);
+        } finally {
+            FileIo.close(fd);
+        }
     }
 
     @Override
