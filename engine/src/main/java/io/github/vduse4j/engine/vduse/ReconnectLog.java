@@ -191,11 +191,6 @@ public final class ReconnectLog implements AutoCloseable {
         if (m.get(U32, OFF_VERSION) != VERSION) {
             return "log version " + m.get(U32, OFF_VERSION) + ", this vduse4j writes " + VERSION;
         }
-        long offered = m.get(U64, OFF_OFFERED);
-        if (offered != id.offeredFeatures()) {
-            return "features 0x" + Long.toHexString(offered) + " logged, 0x" + Long.toHexString(id.offeredFeatures())
-                    + " now (ring layout or options changed)";
-        }
         if (m.get(U32, OFF_QUEUES) != id.queues()) {
             return m.get(U32, OFF_QUEUES) + " queues logged, " + id.queues() + " now";
         }
@@ -207,6 +202,13 @@ public final class ReconnectLog implements AutoCloseable {
         }
         if (m.get(U64, OFF_CAPACITY) != id.capacity()) {
             return "capacity " + m.get(U64, OFF_CAPACITY) + " bytes logged, " + id.capacity() + " now";
+        }
+        // after the plain fields: a queue count or size change also changes the features (MQ, ...), and the
+        // count says what changed where the feature bits would not
+        long offered = m.get(U64, OFF_OFFERED);
+        if (offered != id.offeredFeatures()) {
+            return "features 0x" + Long.toHexString(offered) + " logged, 0x" + Long.toHexString(id.offeredFeatures())
+                    + " now (ring layout or options changed)";
         }
         int len = m.get(U32, OFF_IDENTITY_LEN);
         if (len < 0 || len > MAX_IDENTITY) {

@@ -253,6 +253,11 @@ class ReconnectLogTest {
                     ID.backend());
             TransportException e = assertThrows(TransportException.class, () -> ReconnectLog.open(p, other));
             assertTrue(e.getMessage().contains("1 queues logged, 2 now"), e.getMessage());
+            // another queue count offers VIRTIO_BLK_F_MQ as well: the count is named, not the feature bits
+            ReconnectLog.Identity mq = new ReconnectLog.Identity(ID.offeredFeatures() | (1L << 12), 2, 16, 512,
+                    1 << 20, ID.backend());
+            e = assertThrows(TransportException.class, () -> ReconnectLog.open(p, mq));
+            assertTrue(e.getMessage().contains("1 queues logged, 2 now"), e.getMessage());
             assertArrayEquals(before, java.nio.file.Files.readAllBytes(p));
             try (ReconnectLog same = ReconnectLog.open(p, ID)) {
                 assertEquals(ReconnectLog.STATE_CREATED, same.state());
