@@ -2,14 +2,25 @@ package io.github.vduse4j.engine;
 
 /** What a queue poller does when its ring is empty. */
 public enum PollMode {
-    /** Spin on the ring forever with driver notifications off: lowest latency, one CPU per poller. */
+    /**
+     * Spin on the ring forever with driver notifications off (and the backend's completion signals off, where the
+     * handler can suppress them): lowest latency, one CPU per poller.
+     */
     BUSY,
     /**
      * Spin for a window that adapts to the driver's pace (as QEMU's AioContext polling does), then re-enable
-     * notifications and sleep on the kick. The window grows while requests arrive shortly after the poller
-     * started waiting and shrinks while the device is idle.
+     * notifications and sleep on the kick (and the backend's completion fd while it has work in flight). The window
+     * grows while requests arrive shortly after the poller started waiting and shrinks while the device is idle.
      */
     ADAPTIVE,
+    /**
+     * While the backend has work in flight, spin on the ring and the backend's completions with both notified sides
+     * quiet (driver notifications off, the backend's completion signals suppressed: the vhost-user bridge sets
+     * VRING_AVAIL_F_NO_INTERRUPT / used_event on its target's ring), until the backend went
+     * {@link QueuePoller#INFLIGHT_SPIN_NANOS} without completing anything; with nothing in flight, the ADAPTIVE window,
+     * then sleep on the kick. For a backend that is itself a queue (the bridge's target): no wake-up per completion.
+     */
+    INFLIGHT,
     /** Re-enable notifications and sleep on the kick at once (like vhost and qemu-storage-daemon). */
     EVENT
 }

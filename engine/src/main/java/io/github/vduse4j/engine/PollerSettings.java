@@ -38,7 +38,7 @@ public record PollerSettings(PollMode mode, long maxSpinNanos, int[] cpus) {
     @Override
     public String toString() {
         return mode.name().toLowerCase(java.util.Locale.ROOT)
-                + (mode == PollMode.ADAPTIVE ? " (max spin " + maxSpinNanos / 1000 + " us)" : "")
+                + (mode == PollMode.ADAPTIVE || mode == PollMode.INFLIGHT ? " (max spin " + maxSpinNanos / 1000 + " us)" : "")
                 + (cpus.length == 0 ? "" : ", cpus " + Arrays.toString(cpus));
     }
 }

@@ -28,6 +28,23 @@ public interface QueueHandler extends AutoCloseable {
         return -1;
     }
 
+    /**
+     * The poller is about to spin on in-flight work ({@link PollMode#INFLIGHT}, {@link PollMode#BUSY}): the backend
+     * need not signal {@link #completionFd()} for completions until {@link #armCompletions()} (e.g. used-buffer
+     * notifications off on a vhost ring, virtio 1.2 §2.7.7). Default: nothing to suppress.
+     */
+    default void quietCompletions() {}
+
+    /**
+     * Undoes {@link #quietCompletions()} before the poller sleeps on {@link #completionFd()}: the backend signals it
+     * again for the next completion, and this re-checks for completions that came while signals were off (§2.7.7.2:
+     * re-enable, then look again). True if one is already waiting: the poller must process instead of sleeping, or
+     * that completion would wait for a signal that never comes. Default: false (nothing was suppressed).
+     */
+    default boolean armCompletions() {
+        return false;
+    }
+
     /** Counters for stats: requests completed, bytes read, bytes written, errors. */
     QueueStats stats();
 

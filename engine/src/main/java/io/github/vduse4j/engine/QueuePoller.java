@@ -12,13 +12,16 @@ import java.util.function.BooleanSupplier;
  *
  * <p>Idle strategy ({@link PollMode}): notifications stay disabled while there is work and, with ADAPTIVE, for a
  * spin window after the ring went empty (the ring is polled, as QEMU's adaptive AioContext polling does, so a
- * driver that submits again within that window needs neither a kick nor a thread wake-up; the window doubles
- * when work came soon after the poller had to sleep and halves when the device was idle longer than the
- * maximum); BUSY never sleeps. Before sleeping the poller re-enables notifications and re-checks the ring, so a
+ * driver that submits again within that window needs neither a kick nor a thread wake-up; {@link SpinWindow} adapts
+ * it); BUSY never sleeps. Before sleeping the poller re-enables notifications and re-checks the ring, so a
  * buffer added in between is never missed (virtio 1.2 §2.7.10: the driver reads the flag / avail_event only
  * after publishing its index), then sleeps on the kick source. Backend work in flight (io_uring) keeps the same
  * strategy when the handler offers a {@link QueueHandler#completionFd()}: the poller sleeps on the kick and that
- * fd together, so a slow device costs no CPU; without one it spins until the backend is done.
+ * fd together, so a slow device costs no CPU; without one it spins until the backend is done. INFLIGHT spins
+ * instead while the backend has work in flight and completes it ({@link #INFLIGHT_SPIN_NANOS} without progress ends
+ * that), with the backend's completion signals suppressed ({@link QueueHandler#quietCompletions()}); before it then
+ * sleeps on the kick and the completion fd it re-arms them and re-checks ({@link QueueHandler#armCompletions()}), the
+ * same enable-then-look-again as for the kick, so a completion that came while signals were off is not lost.
  *
  * <p>The control thread pauses the poller (for IOTLB invalidation or state queries), resumes or stops it.
  * A paused poller has drained its in-flight requests. Nothing thrown on the datapath escapes: a failure
@@ -27,8 +30,11 @@ import java.util.function.BooleanSupplier;
 public final class QueuePoller implements Runnable {
     /** Chains popped per batch before the used index is published. */
     public static final int BATCH = 64;
-    /** Smallest adaptive spin window once it grows (QEMU's poll-grow starts at 4 µs too). */
-    static final long MIN_SPIN_NANOS = 4_000;
+    /**
+     * {@link PollMode#INFLIGHT}: how long in-flight work may go without completing anything before the poller stops
+     * spinning on it and sleeps on the kick and the completion fd (a stalled or restarting target, a slow disk).
+     */
+    public static final long INFLIGHT_SPIN_NANOS = 10_000_000;
 
     private static final int RUN = 0;
     private static final int PAUSE = 1;
@@ -41,8 +47,8 @@ public final class QueuePoller implements Runnable {
     private final DriverNotifier notifier;
     private final PollerSettings settings;
     private final Thread thread;
-    /** Current adaptive spin window (poller thread only). */
-    private long spinNanos;
+    /** The adaptive spin window of idle periods (poller thread only). */
+    private final SpinWindow window;
 
     private volatile int command = RUN;
     private volatile boolean paused;
@@ -62,7 +68,8 @@ public final class QueuePoller implements Runnable {
         this.kick = kick;
         this.notifier = notifier;
         this.settings = settings;
-        this.spinNanos = settings.mode() == PollMode.ADAPTIVE ? Math.min(MIN_SPIN_NANOS * 8, settings.maxSpinNanos()) : 0;
+        this.window = new SpinWindow(settings.mode() == PollMode.ADAPTIVE || settings.mode() == PollMode.INFLIGHT
+                ? settings.maxSpinNanos() : 0);
         this.thread = Thread.ofPlatform().name("vduse4j-queue-" + index).daemon(true).unstarted(this);
     }
 
@@ -104,10 +111,14 @@ public final class QueuePoller implements Runnable {
     private void serve() throws InterruptedException {
         Virtqueue q = queue;
         QueueHandler h = handler;
-        boolean busy = settings.mode() == PollMode.BUSY;
+        PollMode mode = settings.mode();
+        boolean busy = mode == PollMode.BUSY;
+        boolean spinInflight = mode == PollMode.INFLIGHT;
         q.disableNotifications();
-        long idleSince = 0;   // when the ring went empty (0: not idle)
-        boolean slept = false; // whether this idle period ended in a sleep
+        long idleSince = 0;     // when the ring went empty with nothing to wait for (0: not idle)
+        boolean slept = false;  // whether this idle period ended in a sleep
+        long stalledSince = 0;  // INFLIGHT: when the in-flight work last stopped making progress (0: it is)
+        boolean quiet = false;  // the handler's completion signals are suppressed (quietCompletions)
         while (true) {
             int cmd = command;
             if (cmd != RUN) {
@@ -121,10 +132,11 @@ public final class QueuePoller implements Runnable {
             if (h.process(q, BATCH) > 0) {
                 publish();
                 if (idleSince != 0) {
-                    adapt(System.nanoTime() - idleSince, slept);
+                    window.idleEnded(System.nanoTime() - idleSince, slept);
                     idleSince = 0;
-                    slept = false;
                 }
+                slept = false;
+                stalledSince = 0;
                 continue;
             }
             if (q.isBroken()) {
@@ -133,44 +145,55 @@ public final class QueuePoller implements Runnable {
             }
             boolean backendBusy = h.inflight() > 0;
             int completionFd = backendBusy ? h.completionFd() : -1;
+            if ((busy || spinInflight) && completionFd >= 0 && !quiet) {
+                h.quietCompletions();   // we poll its completions ourselves: no signal (and no wake-up) per completion
+                quiet = true;
+            }
             if (busy || (backendBusy && completionFd < 0)) {
                 Thread.onSpinWait(); // busy polling, or backend work outstanding it cannot wake us for: keep reaping
                 continue;
             }
             long now = System.nanoTime();
-            if (idleSince == 0) {
-                idleSince = now;
-            }
-            if (!slept && now - idleSince < spinNanos) {
-                Thread.onSpinWait(); // poll the empty ring a little longer before sleeping
-                continue;
+            if (spinInflight && backendBusy) {
+                // Work in flight at the backend: spin on its completions and the ring while it makes progress.
+                if (stalledSince == 0) {
+                    stalledSince = now;
+                }
+                if (now - stalledSince < INFLIGHT_SPIN_NANOS) {
+                    Thread.onSpinWait();
+                    continue;
+                }
+            } else {
+                if (idleSince == 0) {
+                    idleSince = now;
+                }
+                if (!slept && now - idleSince < window.nanos()) {
+                    Thread.onSpinWait(); // poll the empty ring a little longer before sleeping
+                    continue;
+                }
             }
             // §2.7.10 / §2.8.21: enable notifications, then re-check for buffers added meanwhile.
             if (q.enableNotifications()) {
                 q.disableNotifications();
                 continue;
             }
-            slept = true;
+            if (quiet && backendBusy) {
+                // §2.7.7.2 on the backend's side: its completion signals back on, then the re-check. A completion that
+                // came while they were off signalled nothing: sleeping now would wait for it forever.
+                quiet = false;
+                if (h.armCompletions()) {
+                    q.disableNotifications();
+                    continue;
+                }
+            }
+            // (nothing in flight: completion signals may stay off; none can come, and the next spin wants them off)
+            if (idleSince != 0) {
+                slept = true;
+            }
             kick.await(completionFd); // a kick, or a completion of the backend's in-flight work
             h.stats().kick();
             q.disableNotifications();
-        }
-    }
-
-    /**
-     * Adaptive window after an idle period of {@code waitedNanos} (QEMU aio-posix poll_ns logic): work found while
-     * spinning is the sweet spot; work that came after a sleep but within the maximum means a longer window would
-     * have caught it (grow); a longer idle period means spinning is wasted (shrink).
-     */
-    private void adapt(long waitedNanos, boolean slept) {
-        if (settings.mode() != PollMode.ADAPTIVE || !slept) {
-            return;
-        }
-        long max = settings.maxSpinNanos();
-        if (waitedNanos > max) {
-            spinNanos = spinNanos / 2 < MIN_SPIN_NANOS ? 0 : spinNanos / 2;
-        } else if (spinNanos < max) {
-            spinNanos = Math.min(max, Math.max(MIN_SPIN_NANOS, spinNanos * 2));
+            stalledSince = 0;
         }
     }
 

@@ -58,13 +58,15 @@ class QueuePollerTest {
     }
 
     /** Holds every chain it pops (backend work in flight) until released, then completes them all. */
-    static final class DeferredHandler implements QueueHandler {
+    static class DeferredHandler implements QueueHandler {
         final DescriptorChain chain = new DescriptorChain(512);
         final QueueStats stats = new QueueStats();
         final int[] held = new int[128];
         final int completionFd;
         volatile int heldCount;
         volatile boolean release;
+        /** A release completes what is held at the time and is then used up (a backend finishing one batch). */
+        boolean releaseOnce;
         volatile long calls;
 
         DeferredHandler(int completionFd) {
@@ -85,6 +87,9 @@ class QueuePollerTest {
                 }
                 n += heldCount;
                 heldCount = 0;
+                if (releaseOnce) {
+                    release = false;
+                }
             }
             return n;
         }
@@ -108,6 +113,53 @@ class QueuePollerTest {
         public void close() {}
     }
 
+    /**
+     * A backend that is itself a queue (as the bridge's vhost-user target is): holds every chain it pops until the
+     * test lets the backend finish, and signals its completion fd for that only while its signals are on (used-buffer
+     * notifications of a vhost ring); {@link #quietCompletions()} turns them off, {@link #armCompletions()} on again
+     * with the re-check. Volatile fields: the backend's "done, then read signalsOn" and the poller's "signalsOn, then
+     * read done" cannot both miss (the Dekker pair of §2.7.7.2).
+     */
+    static final class QueueBackendHandler extends DeferredHandler {
+        volatile boolean signalsOn = true;
+        volatile int quiets;
+        volatile int arms;
+        volatile int signals;
+        /** The backend finishes exactly while the poller switches from spinning to sleeping (inside the re-arm). */
+        volatile boolean finishDuringArm;
+
+        QueueBackendHandler(int completionFd) {
+            super(completionFd);
+            releaseOnce = true;
+        }
+
+        /** The backend completes everything held: a used element, and a signal only if signals are on. */
+        void backendFinishes() {
+            release = true;
+            if (signalsOn) {
+                signals++;
+                EventFd.signal(completionFd);
+            }
+        }
+
+        @Override
+        public void quietCompletions() {
+            quiets++;
+            signalsOn = false;
+        }
+
+        @Override
+        public boolean armCompletions() {
+            arms++;
+            if (finishDuringArm) {
+                finishDuringArm = false;
+                backendFinishes();   // signals are still off: this completion signals nothing
+            }
+            signalsOn = true;
+            return release;
+        }
+    }
+
     VirtqueueDriver driver;
     EventFdKick kick;
     QueuePoller poller;
@@ -119,9 +171,13 @@ class QueuePollerTest {
     }
 
     void start(boolean packed, boolean eventIdx, QueueHandler h) {
+        start(packed, eventIdx, h, PollerSettings.DEFAULT);
+    }
+
+    void start(boolean packed, boolean eventIdx, QueueHandler h, PollerSettings settings) {
         driver = DriverConfig.of(128).eventIdx(eventIdx).dataRegions(1, 1 << 20).build(packed);
         kick = new EventFdKick();
-        poller = new QueuePoller(0, driver.newDeviceQueue(), h, kick, interrupts::incrementAndGet);
+        poller = new QueuePoller(0, driver.newDeviceQueue(), h, kick, interrupts::incrementAndGet, settings);
         poller.start();
     }
 
@@ -211,6 +267,72 @@ class QueuePollerTest {
             assertEquals(2, reap(2), "the completion woke the poller and was published");
             addAndKick(3); // still serving new requests afterwards
             assertEquals(3, reap(3));
+        } finally {
+            poller.stop();
+            poller = null;
+            FileIo.close(completionFd);
+        }
+    }
+
+    /**
+     * INFLIGHT: the poller spins on the backend's completions with its signals off, and when it gives up spinning
+     * (INFLIGHT_SPIN_NANOS without progress) re-arms them. The backend finishes exactly then, while signals are still
+     * off, so no signal ever comes: only the re-check after re-arming finds the completion. A poller that slept anyway
+     * would hang here (reap gives up after 10 s). Then the ordinary case: the poller sleeps armed, the backend finishes
+     * and signals, the signal wakes it.
+     */
+    @ParameterizedTest(name = "packed={0}")
+    @ValueSource(booleans = {false, true})
+    void aCompletionWhileThePollerSwitchesFromSpinningToSleepingIsNotLost(boolean packed) throws InterruptedException {
+        int completionFd = EventFd.create(0, EventFd.EFD_NONBLOCK | EventFd.EFD_CLOEXEC);
+        try {
+            QueueBackendHandler h = new QueueBackendHandler(completionFd);
+            h.finishDuringArm = true;
+            start(packed, true, h, new PollerSettings(PollMode.INFLIGHT, 512_000, null));
+            addAndKick(2);
+            assertEquals(2, reap(2), "completed although its completion signalled nothing");
+            assertEquals(0, h.signals, "the backend finished with its signals off");
+            assertTrue(h.quiets >= 1, "the poller turned the backend's signals off while spinning on its work");
+            assertTrue(h.arms >= 1, "and re-armed them before it would have slept");
+
+            int armsBefore = h.arms;
+            addAndKick(3);
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+            while ((h.heldCount < 3 || h.arms == armsBefore || !h.signalsOn) && System.nanoTime() < deadline) {
+                Thread.sleep(1);
+            }
+            assertTrue(h.signalsOn && h.heldCount == 3, "the poller re-armed the signals to sleep on the completion fd");
+            h.backendFinishes();
+            assertEquals(1, h.signals);
+            assertEquals(3, reap(3), "the signal woke the sleeping poller");
+            h.finishDuringArm = true;   // and once more from an idle poller (it slept on the kick alone)
+            addAndKick(1);
+            assertEquals(1, reap(1));
+            assertTrue(poller.isRunning());
+        } finally {
+            poller.stop();
+            poller = null;
+            FileIo.close(completionFd);
+        }
+    }
+
+    /** BUSY: the backend's signals go off as soon as work is in flight and are never re-armed (nothing sleeps). */
+    @Test
+    void busyPollingSilencesTheBackendsCompletionSignals() throws InterruptedException {
+        int completionFd = EventFd.create(0, EventFd.EFD_NONBLOCK | EventFd.EFD_CLOEXEC);
+        try {
+            QueueBackendHandler h = new QueueBackendHandler(completionFd);
+            start(false, true, h, new PollerSettings(PollMode.BUSY, 0, null));
+            addAndKick(2);
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+            while ((h.heldCount < 2 || h.quiets == 0) && System.nanoTime() < deadline) {
+                Thread.sleep(1);
+            }
+            assertEquals(1, h.quiets);
+            h.backendFinishes();
+            assertEquals(2, reap(2));
+            assertEquals(0, h.signals, "polled, not signalled");
+            assertEquals(0, h.arms, "a busy poller never re-arms");
         } finally {
             poller.stop();
             poller = null;

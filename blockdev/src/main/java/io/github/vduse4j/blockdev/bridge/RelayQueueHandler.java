@@ -26,8 +26,10 @@ import java.util.concurrent.locks.LockSupport;
  *
  * <p>A chain with a buffer outside the bounce region fails alone (status VIRTIO_BLK_S_IOERR in its last writable
  * byte if it has one, §5.2.6.1) and the queue goes on; a chain the ring cannot walk returns with length 0, as in
- * {@code VirtioBlkQueueHandler}. Completions are taken from the target's call eventfd ({@link #completionFd()}: the
- * poller sleeps on the VDUSE kick and it together). After the target restarted, {@link #resubmitAll()} puts every
+ * {@code VirtioBlkQueueHandler}. Completions are taken from the target's used ring: while the poller spins on it
+ * ({@link #quietCompletions()}, PollMode INFLIGHT or BUSY) the target is asked not to call; before the poller sleeps on
+ * the VDUSE kick and the target's call eventfd ({@link #completionFd()}) together, {@link #armCompletions()} turns
+ * calls on and re-checks. After the target restarted, {@link #resubmitAll()} puts every
  * outstanding request on the emptied target ring again; a target that breaks its ring fails what is outstanding. Runs on its queue's poller thread; no allocation, no
  * exceptions, no locks on the hot path.
  */
@@ -54,6 +56,11 @@ public final class RelayQueueHandler implements QueueHandler {
     private final boolean[] writable;
     private final QueueStats stats;
     private int inflight;
+    /**
+     * The target signals its call eventfd for used buffers (the ring's used-buffer notifications are on); off while
+     * the poller spins on the target's used ring ({@link #quietCompletions()}). Poller thread only.
+     */
+    private boolean callsArmed = true;
     /** The poller is inside {@link #process} (Dekker with {@link #pauseRequested}: see {@link #pause()}). */
     private volatile boolean busy;
     private volatile boolean pauseRequested;
@@ -140,8 +147,10 @@ public final class RelayQueueHandler implements QueueHandler {
     private int relay(Virtqueue queue, int budget) {
         int work = 0;
         if (inflight > 0) {
-            // Consume the call before reaping: a used element the target adds after the reap signals anew.
-            target.consumeCall();
+            if (callsArmed) {
+                // Consume the call before reaping: a used element the target adds after the reap signals anew.
+                target.consumeCall();
+            }
             work += reap(queue);
             if (ring.broken()) {
                 work += failOutstanding(queue);
@@ -295,6 +304,42 @@ public final class RelayQueueHandler implements QueueHandler {
     @Override
     public int completionFd() {
         return target.callFd();
+    }
+
+    /**
+     * The poller spins on the target's used ring: the target need not call (virtio 1.2 §2.7.7: VRING_AVAIL_F_NO_INTERRUPT,
+     * or with EVENT_IDX a used_event it will not reach for 2^16 buffers, §2.7.10), which spares it a write per
+     * completion and spares this relay the read of the call eventfd before each reap.
+     */
+    @Override
+    public void quietCompletions() {
+        busy = true;   // the target ring is touched: the same exclusion as process (see pause())
+        if (!pauseRequested && callsArmed) {
+            callsArmed = false;
+            ring.disableCallbacks();
+        }
+        busy = false;
+    }
+
+    /**
+     * Before the poller sleeps on the call eventfd: consumes a stale call, re-enables used-buffer notifications and
+     * re-checks the used ring after a full fence (§2.7.7.2, Linux virtqueue_enable_cb): a used element the target
+     * added while calls were off did not call, so true (reap it) instead of a sleep that would never end; one added
+     * after the fence sees the notifications on and calls.
+     */
+    @Override
+    public boolean armCompletions() {
+        busy = true;
+        try {
+            if (pauseRequested) {
+                return true;   // the target is being reconnected: let the poller call process (it backs off) instead
+            }
+            target.consumeCall();
+            callsArmed = true;
+            return !ring.enableCallbacks();
+        } finally {
+            busy = false;
+        }
     }
 
     @Override

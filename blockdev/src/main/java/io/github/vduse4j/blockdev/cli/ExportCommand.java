@@ -118,9 +118,11 @@ final class ExportCommand implements Callable<Integer> {
                     + " (/dev/vhost-vdpa-N for a VMM or vduse4j bench --vhost-vdpa)")
     String vdpaDriver;
 
-    @Option(names = "--poll", defaultValue = "adaptive", paramLabel = "busy|adaptive|event",
+    @Option(names = "--poll", paramLabel = "busy|adaptive|inflight|event",
             description = "how queue threads wait for requests: busy (spin, one CPU each), adaptive (spin a"
-                    + " self-tuning while, then sleep; default) or event (sleep on the kick at once)")
+                    + " self-tuning while, then sleep; default), inflight (spin while requests are outstanding at the"
+                    + " backend, its completion signals off, adaptive when none are; the default with"
+                    + " --vhost-user-target) or event (sleep on the kick at once)")
     String poll;
 
     @Option(names = "--max-spin-us", defaultValue = "512", paramLabel = "US",
@@ -348,8 +350,13 @@ final class ExportCommand implements Callable<Integer> {
                 : VduseKernelFeatures.IrqAffinity.valueOf(irqAffinity.toUpperCase(Locale.ROOT).replace('-', '_'));
     }
 
+    /** --poll, or its default: inflight for the bridge (its backend is a queue it can poll), adaptive otherwise. */
+    String pollMode() {
+        return poll != null ? poll : source != null && source.vhostUserTarget != null ? "inflight" : "adaptive";
+    }
+
     PollerSettings pollerSettings() {
-        return new PollerSettings(PollMode.valueOf(poll.toUpperCase(Locale.ROOT)), maxSpinMicros * 1000,
+        return new PollerSettings(PollMode.valueOf(pollMode().toUpperCase(Locale.ROOT)), maxSpinMicros * 1000,
                 cpus == null ? null : cpus.cpus());
     }
 
@@ -366,8 +373,8 @@ final class ExportCommand implements Callable<Integer> {
     /** Checks every number before anything is created. */
     private void validate() {
         CommandLine cl = spec.commandLine();
-        if (!List.of("busy", "adaptive", "event").contains(poll)) {
-            throw new CommandLine.ParameterException(cl, "--poll must be busy, adaptive or event, got " + poll);
+        if (!List.of("busy", "adaptive", "inflight", "event").contains(pollMode())) {
+            throw new CommandLine.ParameterException(cl, "--poll must be busy, adaptive, inflight or event, got " + poll);
         }
         if (VdpaBus.Driver.named(vdpaDriver) == null) {
             throw new CommandLine.ParameterException(cl, "--vdpa-driver must be virtio_vdpa or vhost_vdpa, got "

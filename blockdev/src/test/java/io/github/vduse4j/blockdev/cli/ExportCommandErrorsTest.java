@@ -79,7 +79,7 @@ class ExportCommandErrorsTest {
 
     @Test
     void badDatapathOptions(@TempDir Path dir) throws IOException {
-        CliRun.assertOneLine(CliRun.run("export", "--null", "1G", "--poll", "spin"), 2, "--poll must be busy, adaptive or event");
+        CliRun.assertOneLine(CliRun.run("export", "--null", "1G", "--poll", "spin"), 2, "--poll must be busy, adaptive, inflight or event");
         CliRun.assertOneLine(CliRun.run("export", "--null", "1G", "--max-spin-us", "-1"), 2, "--max-spin-us must be 0..1000000");
         CliRun.assertOneLine(CliRun.run("export", "--null", "1G", "--cpus", "1-x"), 2, "is not a CPU list");
         CliRun.assertOneLine(CliRun.run("export", "--null", "1G", "--cpus", "4000"), 2, "CPU 4000 is not available to this process");

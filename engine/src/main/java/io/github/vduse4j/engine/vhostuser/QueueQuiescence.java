@@ -71,6 +71,16 @@ final class QueueQuiescence implements QueueHandler {
     }
 
     @Override
+    public void quietCompletions() {
+        delegate.quietCompletions();
+    }
+
+    @Override
+    public boolean armCompletions() {
+        return delegate.armCompletions();
+    }
+
+    @Override
     public QueueStats stats() {
         return delegate.stats();
     }
