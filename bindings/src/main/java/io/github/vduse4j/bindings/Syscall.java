@@ -8,8 +8,8 @@ import java.lang.invoke.MethodHandle;
 import java.lang.ref.Reference;
 
 /**
- * Raw {@code syscall(2)} for what glibc does not wrap: the io_uring calls. Numbers are x86_64 (the only
- * supported arch; 425..427 happen to be the same on every arch since Linux 5.1). Never linked
+ * Raw {@code syscall(2)} for what glibc does not wrap: the io_uring calls and {@code memfd_secret}. Numbers are
+ * x86_64 (the only supported arch; 425..427 happen to be the same on every arch since Linux 5.1). Never linked
  * {@code critical}: {@code io_uring_enter} may wait.
  */
 public final class Syscall {
@@ -18,6 +18,8 @@ public final class Syscall {
     public static final long IO_URING_SETUP = 425;
     public static final long IO_URING_ENTER = 426;
     public static final long IO_URING_REGISTER = 427;
+    /** {@code memfd_secret(2)}, Linux 5.14 (x86_64 number). */
+    public static final long MEMFD_SECRET = 447;
 
     private static final MethodHandle SYSCALL = Libc.downcall("syscall", FunctionDescriptor.of(JAVA_LONG,
             JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG), Libc.variadicFrom(1));
@@ -80,6 +82,22 @@ public final class Syscall {
         Reference.reachabilityFence(arg);
         if (r < 0) {
             throw new ErrnoException("io_uring_register", "fd=" + fd + ", opcode=" + opcode + ", nrArgs=" + nrArgs, (int) r);
+        }
+        return (int) r;
+    }
+
+    /**
+     * {@code memfd_secret(flags)}: a memory file whose mapped pages are removed from the kernel's direct map, so the
+     * kernel refuses to pin them (GUP fails with EFAULT) while the process reads and writes them as usual.
+     *
+     * @param flags 0 or {@code O_CLOEXEC}
+     * @return the new fd
+     * @throws ErrnoException e.g. ENOSYS where the kernel lacks CONFIG_SECRETMEM or {@code secretmem.enable=0}
+     */
+    public static int memfdSecret(int flags) {
+        long r = raw(CallState.current(), MEMFD_SECRET, flags, 0, 0, 0, 0, 0);
+        if (r < 0) {
+            throw new ErrnoException("memfd_secret", "flags=" + Libc.hex(flags), (int) r);
         }
         return (int) r;
     }

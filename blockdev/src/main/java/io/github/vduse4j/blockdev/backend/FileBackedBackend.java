@@ -2,14 +2,17 @@ package io.github.vduse4j.blockdev.backend;
 
 import io.github.vduse4j.bindings.FileIo;
 import java.nio.file.Path;
+import java.util.concurrent.atomic.AtomicBoolean;
 
 /**
  * What {@link FileBackend} and {@link IoUringFileBackend} share: the {@link BackingFile}, its size (re-read for
- * resizes), read-only mode, DISCARD/WRITE_ZEROES support and closing. They differ only in how I/O is issued.
+ * resizes), read-only mode, DISCARD/WRITE_ZEROES support, the switch to {@link StagingBuffer staged copies} where the
+ * kernel cannot pin the driver's buffers, and closing. They differ only in how I/O is issued.
  */
 abstract sealed class FileBackedBackend implements BlockBackend permits FileBackend, IoUringFileBackend {
     final BackingFile file;
     private volatile long capacity;
+    private final AtomicBoolean staging = new AtomicBoolean();
 
     FileBackedBackend(BackingFile file) {
         this.file = file;
@@ -75,6 +78,31 @@ abstract sealed class FileBackedBackend implements BlockBackend permits FileBack
     @Override
     public void flush() {
         FileIo.fdatasync(file.fd);
+    }
+
+    /**
+     * A queue got EFAULT from a read or write of the driver's buffers and now copies through a
+     * {@link StagingBuffer}: says so on stderr, once per export (the first queue to switch), in one line.
+     *
+     * @return the new queue's staging buffer
+     */
+    final StagingBuffer stagingStarted() {
+        if (staging.compareAndSet(false, true)) {
+            System.err.println("vduse4j: " + file.path + ": the kernel refused to pin the device's buffers for this"
+                    + " file's I/O (EFAULT: O_DIRECT and network file systems such as 9p pin them, and Linux 6.12 maps"
+                    + " the VDUSE bounce buffer VM_IO); copying through a private buffer from now on (zero copy: --bounce"
+                    + " hugepages)");
+        }
+        return new StagingBuffer();
+    }
+
+    /**
+     * Whether some queue switched to staged copies.
+     *
+     * @return true after the first {@link #stagingStarted}
+     */
+    public boolean staging() {
+        return staging.get();
     }
 
     @Override

@@ -11,7 +11,9 @@ import java.nio.file.Path;
  * A regular file or a block device. Data moves with {@code pread}/{@code pwrite} straight between the file
  * and the driver's mapped buffers (zero copy in userspace); FLUSH is {@code fdatasync}; DISCARD punches a
  * hole; WRITE_ZEROES uses {@code FALLOC_FL_ZERO_RANGE} (or a punched hole when the driver allows unmapping),
- * falling back to writing zeros where the file system supports neither.
+ * falling back to writing zeros where the file system supports neither. Where the kernel refuses to pin the driver's
+ * buffers (EFAULT: 9p/netfs or O_DIRECT over a VDUSE bounce mapping on Linux 6.12), a queue copies through a
+ * {@link StagingBuffer} from then on.
  */
 public final class FileBackend extends FileBackedBackend {
     private static final int ZERO_CHUNK = 1 << 20;
@@ -28,7 +30,12 @@ public final class FileBackend extends FileBackedBackend {
      * @throws IllegalArgumentException with a one-line reason a user can act on
      */
     public FileBackend(Path path, boolean readOnly) {
-        super(BackingFile.open(path, readOnly, false));
+        this(path, readOnly, false);
+    }
+
+    /** With {@code direct}, O_DIRECT (the CLI gives O_DIRECT to io_uring only; tests use it to make the kernel pin). */
+    FileBackend(Path path, boolean readOnly, boolean direct) {
+        super(BackingFile.open(path, readOnly, direct));
         this.fd = file.fd;
     }
 
@@ -38,8 +45,10 @@ public final class FileBackend extends FileBackedBackend {
     }
 
     /** One poller's context: its own errno capture, so the datapath allocates nothing. */
-    private final class Queue implements BackendQueue {
+    final class Queue implements BackendQueue {
         private final CallState st = new CallState();
+        /** Set at the first EFAULT (the kernel cannot pin the driver's buffers); from then on every transfer copies. */
+        StagingBuffer staging;
 
         @Override
         public void submit(BlockRequest r) {
@@ -94,7 +103,16 @@ public final class FileBackend extends FileBackedBackend {
         /** Moves all of {@code len} bytes, continuing after short transfers; false on error or end of file. */
         private boolean transfer(boolean write, MemorySegment seg, long off, long len, long pos) {
             while (len > 0) {
-                long n = write ? FileIo.pwriteRaw(st, fd, seg, off, len, pos) : FileIo.preadRaw(st, fd, seg, off, len, pos);
+                long n;
+                if (staging == null) {
+                    n = write ? FileIo.pwriteRaw(st, fd, seg, off, len, pos) : FileIo.preadRaw(st, fd, seg, off, len, pos);
+                    if (n == -Errno.EFAULT && seg != zeros) {
+                        staging = stagingStarted(); // once per queue; the same bytes again, through the copy
+                        continue;
+                    }
+                } else {
+                    n = staging.transfer(st, fd, write, seg, off, len, pos);
+                }
                 if (n == -Errno.EINTR || n == -Errno.EAGAIN) {
                     continue;
                 }

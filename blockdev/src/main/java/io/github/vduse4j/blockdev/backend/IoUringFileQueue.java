@@ -31,7 +31,13 @@ import java.lang.foreign.ValueLayout;
  * few free ios waits in {@code io_uring_enter(GETEVENTS, min_complete=1)} for some to finish (only when more than the
  * configured depth is in flight).
  *
- * <p>Nothing here allocates, locks or throws after construction; the completion sink must not re-enter
+ * <p>Where the kernel cannot pin the driver's buffers (a data io completes with EFAULT: O_DIRECT or 9p/netfs over a
+ * VDUSE bounce mapping on Linux 6.12, see {@link StagingBuffer}), the queue switches for good: that io and every data
+ * io after it move synchronously through a staging buffer with {@code pread}/{@code pwrite} on the poller thread
+ * (the buffers captured at submit stay valid until the request completes). FLUSH, DISCARD and WRITE_ZEROES still go
+ * through the ring.
+ *
+ * <p>Nothing here allocates (but the staging buffer, once, at that switch), locks or throws after construction; the completion sink must not re-enter
  * {@code submit}/{@code poll} (the virtio-blk handler only records the slot; a writethrough flush it needs is submitted
  * after {@code poll} returned).
  */
@@ -57,6 +63,8 @@ final class IoUringFileQueue implements BackendQueue {
     private final CallState st = new CallState();
     private final IoUringRing ring;
     private final int ioFd;
+    private final int fileFd;
+    private final IoUringFileBackend backend;
     private final int sqeFlags;
     private final boolean fixedFile;
     private final long zerosAddress;
@@ -71,6 +79,11 @@ final class IoUringFileQueue implements BackendQueue {
     private final long[] position;
     private final long[] remaining;
     private final long[] address;
+    /** The segment of a one-buffer io, and of each iovec slot: for staged copies after EFAULT. */
+    private final MemorySegment[] ioSegment;
+    private final MemorySegment[] iovSegment;
+    /** Set at the first EFAULT of a data io; from then on data ios are staged copies (see the class comment). */
+    StagingBuffer staging;
     private final int[] iovFirst;
     private final int[] iovCount;
     private final int[] next;
@@ -122,6 +135,8 @@ final class IoUringFileQueue implements BackendQueue {
         }
         this.fixedFile = fixed;
         this.ioFd = fixed ? 0 : backend.fd();
+        this.fileFd = backend.fd();
+        this.backend = backend;
         this.sqeFlags = fixed ? Uapi.IOSQE_FIXED_FILE() : 0;
         this.zeros = backend.zeros;
         this.zerosAddress = zeros.address();
@@ -132,6 +147,8 @@ final class IoUringFileQueue implements BackendQueue {
         position = new long[n];
         remaining = new long[n];
         address = new long[n];
+        ioSegment = new MemorySegment[n];
+        iovSegment = new MemorySegment[n * IOV_PER_IO];
         iovFirst = new int[n];
         iovCount = new int[n];
         next = new int[n];
@@ -221,6 +238,7 @@ final class IoUringFileQueue implements BackendQueue {
                     if (count == 1) {
                         kind[io] = write ? K_WRITE : K_READ;
                         address[io] = checkedAddress(r.buffer(start), r.bufferOffset(start), r.bufferLength(start));
+                        ioSegment[io] = r.buffer(start);
                         remaining[io] = r.bufferLength(start);
                     } else {
                         kind[io] = write ? K_WRITEV : K_READV;
@@ -232,6 +250,7 @@ final class IoUringFileQueue implements BackendQueue {
                             iovecs.set(ValueLayout.JAVA_LONG, slot + j * IOVEC_SIZE,
                                     checkedAddress(r.buffer(b), r.bufferOffset(b), len));
                             iovecs.set(ValueLayout.JAVA_LONG, slot + j * IOVEC_SIZE + 8, len);
+                            iovSegment[io * IOV_PER_IO + j] = r.buffer(b);
                             total += len;
                         }
                         iovFirst[io] = 0;
@@ -294,6 +313,10 @@ final class IoUringFileQueue implements BackendQueue {
 
     /** Puts an io in the SQ, or parks it when the SQ is full (FIFO, so parked ios keep their order). */
     private void enqueue(int io) {
+        if (staging != null && kind[io] <= K_WRITEV) {
+            finish(io, staged(io));
+            return;
+        }
         if (parkedCount == 0 && ring.hasSqSpace()) {
             prepare(io);
         } else {
@@ -344,6 +367,13 @@ final class IoUringFileQueue implements BackendQueue {
     private void handle(int io, int res) {
         if (res == -Errno.EAGAIN || res == -Errno.EINTR) {
             retry(io);
+            return;
+        }
+        if (res == -Errno.EFAULT && kind[io] <= K_WRITEV) {
+            if (staging == null) {
+                staging = backend.stagingStarted(); // the kernel cannot pin the driver's buffers
+            }
+            retry(io); // what is left of it, as a staged copy
             return;
         }
         switch (kind[io]) {
@@ -410,6 +440,43 @@ final class IoUringFileQueue implements BackendQueue {
     private void retry(int io) {
         resubmits++;
         enqueue(io);
+    }
+
+    /** Moves what is left of a data io through the staging buffer, synchronously; false on error or end of file. */
+    private boolean staged(int io) {
+        boolean write = kind[io] == K_WRITE || kind[io] == K_WRITEV;
+        if (kind[io] == K_READ || kind[io] == K_WRITE) {
+            return staged(write, ioSegment[io], address[io], remaining[io], position[io]);
+        }
+        long slot = (long) io * IOV_PER_IO * IOVEC_SIZE;
+        long pos = position[io];
+        for (int i = iovFirst[io], end = i + iovCount[io]; i < end; i++) {
+            long addr = iovecs.get(ValueLayout.JAVA_LONG, slot + i * IOVEC_SIZE);
+            long len = iovecs.get(ValueLayout.JAVA_LONG, slot + i * IOVEC_SIZE + 8);
+            if (!staged(write, iovSegment[io * IOV_PER_IO + i], addr, len, pos)) {
+                return false;
+            }
+            pos += len;
+        }
+        return true;
+    }
+
+    /** {@code len} bytes at {@code address} (inside {@code seg}, checked at submit) to or from the file at {@code pos}. */
+    private boolean staged(boolean write, MemorySegment seg, long address, long len, long pos) {
+        long off = address - seg.address();
+        while (len > 0) {
+            long n = staging.transfer(st, fileFd, write, seg, off, len, pos);
+            if (n == -Errno.EINTR || n == -Errno.EAGAIN) {
+                continue;
+            }
+            if (n <= 0) {
+                return false;
+            }
+            off += n;
+            pos += n;
+            len -= n;
+        }
+        return true;
     }
 
     /** Drops the first {@code done} bytes of an io's iovecs after a short transfer. */

@@ -3,6 +3,7 @@ package io.github.vduse4j.blockdev.backend;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -125,5 +126,43 @@ class FileBackendTest {
         var directory = assertThrows(IllegalArgumentException.class, () -> new FileBackend(dir, false));
         assertTrue(directory.getMessage().contains("is a directory"), directory.getMessage());
         assertFalse(missing.getMessage().contains("\n"));
+    }
+
+    /**
+     * What a 9p file (netfs) or an O_DIRECT file over a VDUSE bounce mapping meets on Linux 6.12: the kernel refuses
+     * to pin the driver's buffers (EFAULT; here secret memory and O_DIRECT). The queue switches to staged copies and
+     * the data still lands at the right offsets, in several chunks, and reads back.
+     */
+    @Test
+    void buffersTheKernelCannotPinGoThroughTheStagingBuffer() throws IOException {
+        int big = 2 * StagingBuffer.CHUNK + 4096; // three staged system calls
+        Path f = file(4 << 20);
+        MemorySegment guest = UnpinnableMemory.map(arena, big + 8192);
+        UnpinnableMemory.assumeTheKernelRefusesToPin(f, guest);
+        byte[] data = new byte[big + 4096];
+        new Random(11).nextBytes(data);
+        MemorySegment.copy(data, 0, guest, ValueLayout.JAVA_BYTE, 0, data.length);
+        try (FileBackend b = new FileBackend(f, false, true)) {
+            FileBackend.Queue q = (FileBackend.Queue) b.openQueue(0);
+            assertNull(q.staging);
+            assertFalse(b.staging());
+            req.reset(BlockRequest.WRITE, 1 << 20);
+            req.addBuffer(guest, big, 4096); // out of order, as in the scattered test
+            req.addBuffer(guest, 0, big);
+            q.submit(req);
+            assertEquals(BlockRequest.STATUS_OK, lastStatus);
+            assertTrue(b.staging() && q.staging != null, "the queue switched to staged copies");
+            byte[] onDisk = Arrays.copyOfRange(Files.readAllBytes(f), 1 << 20, (1 << 20) + big + 4096);
+            assertArrayEquals(Arrays.copyOfRange(data, big, big + 4096), Arrays.copyOfRange(onDisk, 0, 4096));
+            assertArrayEquals(Arrays.copyOfRange(data, 0, big), Arrays.copyOfRange(onDisk, 4096, 4096 + big));
+
+            MemorySegment back = UnpinnableMemory.map(arena, big + 4096);
+            req.reset(BlockRequest.READ, 1 << 20);
+            req.addBuffer(back, 0, big + 4096);
+            q.submit(req);
+            assertEquals(BlockRequest.STATUS_OK, lastStatus);
+            assertArrayEquals(onDisk, back.toArray(ValueLayout.JAVA_BYTE));
+            assertEquals(2L * (big + 4096), q.staging.stagedBytes);
+        }
     }
 }
