@@ -97,9 +97,9 @@ abstract sealed class FileBackedBackend implements BlockBackend permits FileBack
     }
 
     /**
-     * Whether some queue switched to staged copies.
+     * Whether some queue switched to staged copies (the kernel refused to pin the device's buffers: EFAULT).
      *
-     * @return true after the first {@link #stagingStarted}
+     * @return true once a queue of this backend copies its data through a private buffer
      */
     public boolean staging() {
         return staging.get();
