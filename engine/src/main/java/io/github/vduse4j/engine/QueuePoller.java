@@ -69,7 +69,7 @@ public final class QueuePoller implements Runnable {
         this.notifier = notifier;
         this.settings = settings;
         this.window = new SpinWindow(settings.mode() == PollMode.ADAPTIVE || settings.mode() == PollMode.INFLIGHT
-                ? settings.maxSpinNanos() : 0);
+                ? settings.maxSpinNanos() : 0, settings.spinBreakEvenNanos());
         this.thread = Thread.ofPlatform().name("vduse4j-queue-" + index).daemon(true).unstarted(this);
     }
 

@@ -17,6 +17,16 @@ package io.github.vduse4j.engine;
  * {@link #PROBE_AFTER} periods in a row that ended in a sleep, the next period spins for the whole maximum (a
  * probe); work found within it (a measurement without any wake-up in it) grows the window to cover it. A driver that
  * really is slower than the maximum costs one maximum-long spin per {@link #PROBE_AFTER} sleeps.
+ *
+ * <p>The CPU gate (issue 18: the CPU a spin burns at light load). A window that covers the driver's gaps is the
+ * sweet spot for latency, but a spin costs CPU for as long as the gap lasts, while a sleep costs one wake-up whatever
+ * the gap. So the window also tracks the mean idle period (an exponential moving average, weight
+ * 1/{@code 2^}{@link #MEAN_SHIFT}, of every measured period, sleeps included) and, while that mean exceeds the
+ * break-even (about what one sleep and wake-up cost the poller's CPU), spins at most the break-even, probes
+ * included: the ski-rental rule (spin as long as blocking would cost, then block), so an idle period costs at most
+ * twice a wake-up. Requests that come back faster than a wake-up costs on average (a closed-loop QD1 driver, a busy
+ * queue) keep the full adaptive window: a rare long gap among them is still caught. A gated spin that catches a
+ * short gap measures it without any wake-up in it, so the mean falls again once the driver speeds up.
  */
 final class SpinWindow {
     /** Smallest window once it grows (QEMU's poll-grow starts at 4 µs too). */
@@ -24,20 +34,50 @@ final class SpinWindow {
     /** Idle periods in a row that ended in a sleep before one is spun through as a probe. */
     static final int PROBE_AFTER = 64;
 
+    /** The mean idle period's moving-average weight: 1/2^MEAN_SHIFT per period. */
+    static final int MEAN_SHIFT = 3;
+
     private final long maxNanos;
+    /** The CPU gate's break-even (0: no gate). */
+    private final long breakEvenNanos;
+    /** Moving average of the measured idle periods (ns). */
+    private long meanIdleNanos;
     private long nanos;
     private int sleepsInARow;
     private boolean probing;
 
     /** A window adapting up to {@code maxNanos}, starting at 32 µs (or the maximum if lower); 0: never spins. */
     SpinWindow(long maxNanos) {
+        this(maxNanos, 0);
+    }
+
+    /**
+     * As {@link #SpinWindow(long)}, with the CPU gate at {@code breakEvenNanos} (0: none): while the mean idle period
+     * is longer, no spin lasts longer than that.
+     */
+    SpinWindow(long maxNanos, long breakEvenNanos) {
         this.maxNanos = maxNanos;
+        this.breakEvenNanos = breakEvenNanos;
         this.nanos = Math.min(MIN_NANOS * 8, maxNanos);
     }
 
-    /** How long to spin in the idle period that has begun (the whole maximum while probing). */
+    /**
+     * How long to spin in the idle period that has begun (the whole maximum while probing; at most the break-even
+     * while the CPU gate is shut).
+     */
     long nanos() {
-        return probing ? maxNanos : nanos;
+        long n = probing ? maxNanos : nanos;
+        return gated() ? Math.min(n, breakEvenNanos) : n;
+    }
+
+    /** True while the CPU gate caps the spin: the mean idle period is longer than the break-even. */
+    boolean gated() {
+        return breakEvenNanos > 0 && meanIdleNanos > breakEvenNanos;
+    }
+
+    /** The mean idle period (ns) the CPU gate compares with the break-even (tests, stats). */
+    long meanIdle() {
+        return meanIdleNanos;
     }
 
     /** The adapted window, probe or not (tests, stats). */
@@ -58,6 +98,7 @@ final class SpinWindow {
         if (maxNanos == 0) {
             return;
         }
+        meanIdleNanos += (Math.max(0, waitedNanos) - meanIdleNanos) >> MEAN_SHIFT;
         boolean probe = probing;
         probing = false;
         if (!slept) {

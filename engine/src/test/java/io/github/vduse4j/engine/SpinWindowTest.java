@@ -95,4 +95,88 @@ class SpinWindowTest {
         }
         assertFalse(w.probing());
     }
+
+    // The CPU gate (issue 18): spin at most the break-even while idle periods average longer than it.
+    private static final long BREAK_EVEN = 4_000;
+
+    /**
+     * A light open-loop load (a request every 40 us, wake-ups 10 us): ungated, the window grows to cover the gap and
+     * the poller spins through every gap; gated, no spin lasts longer than the break-even, so each gap costs at most
+     * the break-even plus one wake-up.
+     */
+    @Test
+    void aLightLoadSpinsAtMostTheBreakEven() {
+        SpinWindow ungated = new SpinWindow(MAX), gated = new SpinWindow(MAX, BREAK_EVEN);
+        long gap = 40_000, wakeUp = 10_000;
+        int caughtUngated = 0;
+        for (int i = 0; i < 1000; i++) {
+            if (period(ungated, gap, wakeUp)) {
+                caughtUngated++;
+            }
+            assertTrue(gated.nanos() <= BREAK_EVEN || i < 8, "period " + i + " would spin " + gated.nanos());
+            period(gated, gap, wakeUp);
+        }
+        assertTrue(caughtUngated > 990, "ungated, the spin caught the gaps (CPU through all of them): " + caughtUngated);
+        assertTrue(gated.gated(), "mean idle " + gated.meanIdle());
+        assertTrue(gated.meanIdle() >= gap, "the mean idle period is the gap (plus wake-ups): " + gated.meanIdle());
+        for (int i = 0; i < SpinWindow.PROBE_AFTER * 3; i++) {
+            assertTrue(gated.nanos() <= BREAK_EVEN, "probes are capped too: " + gated.nanos() + " in period " + i);
+            assertFalse(period(gated, gap, wakeUp));
+        }
+    }
+
+    /**
+     * A closed-loop driver that is back within 1 us, but preempted for 100 us every 50th request: the mean stays
+     * below the break-even, so the full adaptive window remains and (once it has grown) catches the long gaps too.
+     */
+    @Test
+    void aFastDriverKeepsTheFullWindowAndItsRareLongGapsAreCaught() {
+        SpinWindow w = new SpinWindow(MAX, BREAK_EVEN);
+        int longCaught = 0, longGaps = 0;
+        for (int i = 0; i < 5000; i++) {
+            boolean longGap = i % 50 == 49;
+            boolean caught = period(w, longGap ? 100_000 : 1_000, 10_000);
+            if (i >= 1000 && longGap) {
+                longGaps++;
+                longCaught += caught ? 1 : 0;
+            } else if (i >= 1000) {
+                assertTrue(caught, "short gap " + i + " caught by the spin");
+            }
+        }
+        assertEquals(longGaps, longCaught, "every long gap after warm-up caught; window " + w.window());
+        // a long gap shuts the gate for the few periods its weight needs to decay (the short gaps are caught within
+        // the break-even meanwhile); after a run of short ones it is open
+        for (int i = 0; i < 30; i++) {
+            assertTrue(period(w, 1_000, 10_000));
+        }
+        assertFalse(w.gated(), "mean idle " + w.meanIdle());
+    }
+
+    /** Once the driver speeds up, a gated spin catches its short gaps and the full window returns. */
+    @Test
+    void theGateOpensWhenTheDriverSpeedsUp() {
+        SpinWindow w = new SpinWindow(MAX, BREAK_EVEN);
+        for (int i = 0; i < 500; i++) {
+            period(w, 200_000, 50_000);
+        }
+        assertTrue(w.gated());
+        int i = 0;
+        while (w.gated() && i < 100) {
+            period(w, 500, 50_000);
+            i++;
+        }
+        assertFalse(w.gated(), "still gated after 100 fast periods, mean " + w.meanIdle());
+        assertTrue(w.nanos() > BREAK_EVEN || w.window() <= BREAK_EVEN, "the adaptive window again: " + w.nanos());
+    }
+
+    @Test
+    void aZeroBreakEvenIsTheUngatedWindow() {
+        SpinWindow w = new SpinWindow(MAX, 0), plain = new SpinWindow(MAX);
+        for (int i = 0; i < 300; i++) {
+            assertEquals(plain.nanos(), w.nanos(), "period " + i);
+            period(w, 40_000, 10_000);
+            period(plain, 40_000, 10_000);
+            assertFalse(w.gated());
+        }
+    }
 }

@@ -129,6 +129,12 @@ final class ExportCommand implements Callable<Integer> {
             description = "adaptive polling: longest spin before sleeping, in microseconds (default: ${DEFAULT-VALUE})")
     long maxSpinMicros;
 
+    @Option(names = "--spin-break-even-us", paramLabel = "US",
+            description = "adaptive polling: while idle periods average more than US microseconds, spin at most US"
+                    + " before sleeping (about what a wake-up costs the CPU; 0: always the adaptive window;"
+                    + " default: " + PollerSettings.SPIN_BREAK_EVEN_NANOS / 1000 + ")")
+    Long spinBreakEvenMicros;
+
     @Option(names = "--bounce", paramLabel = "kernel|hugepages[:SIZE]", defaultValue = "kernel",
             description = "VDUSE bounce buffer: the kernel's pages (default), or SIZE (default --bounce-size, else 64M,"
                     + " the only size Linux 6.1 allows) of 2 MiB hugepages registered with VDUSE_IOTLB_REG_UMEM")
@@ -357,6 +363,7 @@ final class ExportCommand implements Callable<Integer> {
 
     PollerSettings pollerSettings() {
         return new PollerSettings(PollMode.valueOf(pollMode().toUpperCase(Locale.ROOT)), maxSpinMicros * 1000,
+                spinBreakEvenMicros == null ? PollerSettings.SPIN_BREAK_EVEN_NANOS : spinBreakEvenMicros * 1000,
                 cpus == null ? null : cpus.cpus());
     }
 
@@ -423,6 +430,10 @@ final class ExportCommand implements Callable<Integer> {
         }
         if (maxSpinMicros < 0 || maxSpinMicros > 1_000_000) {
             throw new CommandLine.ParameterException(cl, "--max-spin-us must be 0..1000000, got " + maxSpinMicros);
+        }
+        if (spinBreakEvenMicros != null && (spinBreakEvenMicros < 0 || spinBreakEvenMicros > 1_000_000)) {
+            throw new CommandLine.ParameterException(cl, "--spin-break-even-us must be 0..1000000, got "
+                    + spinBreakEvenMicros);
         }
         if (ioEngine != null && !"pread".equals(ioEngine) && !"io_uring".equals(ioEngine)) {
             throw new CommandLine.ParameterException(cl, "--io-engine must be pread or io_uring, got " + ioEngine);

@@ -75,12 +75,18 @@ class ExportCommandErrorsTest {
         ExportCommand none = new ExportCommand();
         new CommandLine(none).parseArgs("--null", "1G");
         assertEquals(0, none.pollerSettings().cpus().length, "not pinned");
+        assertEquals(0, none.pollerSettings().spinBreakEvenNanos(), "no CPU gate by default");
+        ExportCommand gated = new ExportCommand();
+        new CommandLine(gated).parseArgs("--null", "1G", "--spin-break-even-us", "16");
+        assertEquals(16_000, gated.pollerSettings().spinBreakEvenNanos());
     }
 
     @Test
     void badDatapathOptions(@TempDir Path dir) throws IOException {
         CliRun.assertOneLine(CliRun.run("export", "--null", "1G", "--poll", "spin"), 2, "--poll must be busy, adaptive, inflight or event");
         CliRun.assertOneLine(CliRun.run("export", "--null", "1G", "--max-spin-us", "-1"), 2, "--max-spin-us must be 0..1000000");
+        CliRun.assertOneLine(CliRun.run("export", "--null", "1G", "--spin-break-even-us", "-1"), 2,
+                "--spin-break-even-us must be 0..1000000");
         CliRun.assertOneLine(CliRun.run("export", "--null", "1G", "--cpus", "1-x"), 2, "is not a CPU list");
         CliRun.assertOneLine(CliRun.run("export", "--null", "1G", "--cpus", "4000"), 2, "CPU 4000 is not available to this process");
         CliRun.assertOneLine(CliRun.run("export", "--null", "1G", "--bounce", "ram"), 2, "--bounce must be kernel, hugepages");
