@@ -1,8 +1,8 @@
 #!/bin/bash
 # End-to-end test of `vduse4j export --rbd` over VDUSE: a Ceph RBD image as /dev/vdX in the VDUSE test guest.
-# The guest has no network of its own, so the test makes one that stays on this machine: a network namespace with a
-# tap device, a one-node cluster inside it bound to the tap's address (scripts/ceph/up, VDUSE4J_CEPH_ADDR), and the
-# guest booted inside that namespace with a virtio-net NIC on the tap. One boot runs scripts/e2e/rbd-vduse-guest:
+# The guest has no network of its own, so the test makes one that stays on this machine (scripts/lib/rbd-net.sh): a
+# network namespace with a tap device, a one-node cluster inside it bound to the tap's address, and the guest booted
+# inside that namespace with a virtio-net NIC on the tap. One boot runs scripts/e2e/rbd-vduse-guest:
 #   fio verify on /dev/vdX (2 queues: the reaper thread; several block sizes; WRITE_ZEROES);
 #   the OSD killed with SIGKILL in the middle of a fio verify and restarted 6 s later (this script does it when the guest
 #   asks): I/O stalls, resumes, verify clean, the control socket answers during the stall, no NEEDS_RESET, no VDUSE
@@ -14,20 +14,17 @@ set -uo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 . "$root/scripts/lib/stage.sh"
 . "$root/scripts/lib/apt.sh"
+. "$root/scripts/lib/rbd-net.sh"
 command -v fio >/dev/null || { echo "rbd-vduse: fio is missing (apt-get install fio)" >&2; exit 1; }
 [ "$(id -u)" = 0 ] || { echo "rbd-vduse: needs root (network namespace, tap, Ceph daemons)" >&2; exit 1; }
 vduse4j_apt_install iproute2 || exit 1
 vduse4j_built "$root" || exit 1
 mkdir -p "$root/target"
 data=$(mktemp -d "$root/target/e2e-rbd-vduse.XXXXXX")
-ns=vduse4j-rbd-$$ tap=v4jtap0 host_ip=10.254.12.1 guest_ip=10.254.12.2
-export VDUSE4J_CEPH_DIR=$data/ceph
 watcher=
-N() { ip netns exec "$ns" "$@" 9>&-; } # in the namespace; Ceph daemons must not inherit the guest lock
 cleanup() {
     [ -n "$watcher" ] && kill "$watcher" 2>/dev/null && wait "$watcher" 2>/dev/null
-    "$root/scripts/ceph/down" "$VDUSE4J_CEPH_DIR" >/dev/null 2>&1
-    ip netns del "$ns" 2>/dev/null
+    rbd_net_down
     [ -n "${E2E_KEEP:-}" ] || rm -rf "$data"
 }
 trap cleanup EXIT
@@ -38,16 +35,10 @@ fail() { echo "E2E-FAIL $*"; fails=$((fails + 1)); }
 exec 9>/tmp/vduse4j-guest.lock
 flock 9 # one guest at a time on this machine; the cluster comes up only once it is our turn
 t0=$SECONDS
-ip netns add "$ns" && N ip link set lo up && N ip tuntap add dev $tap mode tap &&
-    N ip addr add $host_ip/24 dev $tap && N ip link set $tap up ||
-    { echo "E2E-FAIL network namespace $ns with tap $tap"; exit 1; }
-eval "$(N env VDUSE4J_CEPH_ADDR=$host_ip "$root/scripts/ceph/up" "$VDUSE4J_CEPH_DIR")" ||
-    { echo "E2E-FAIL cluster did not come up in $ns"; exit 1; }
-conf=$CEPH_CONF
-echo "rbd-vduse: cluster up on $host_ip in namespace $ns ($((SECONDS - t0)) s)"
-N rbd -c "$conf" create --size 64M rbd/vdisk || { echo "E2E-FAIL rbd create"; exit 1; }
+rbd_net_up "$root" "$data" vdisk 64M || exit 1
+conf=$rbd_conf
+echo "rbd-vduse: cluster up on $rbd_host_ip in namespace $rbd_ns ($((SECONDS - t0)) s)"
 vduse4j_stage "$root" "$data" || exit 1
-printf 'HOST_IP=%s\nGUEST_IP=%s\nCEPH_CONF=%s\n' $host_ip $guest_ip "$conf" >"$data/net.env"
 
 # The guest asks for the OSD kill (osd-kill), we kill it (osd-killed), restart it 6 s later (osd-restarted).
 osd_watch() {
@@ -61,8 +52,7 @@ osd_watch &
 watcher=$!
 
 log=$data/console.log
-N "$root/scripts/vm/run" --cpus 2 --mem 2048 --timeout "${E2E_TIMEOUT:-600}" --data "$data" \
-    --qemu-args "-netdev tap,id=n0,ifname=$tap,script=no,downscript=no -device virtio-net-pci,netdev=n0" -- \
+rbd_net_run --cpus 2 --mem 2048 --timeout "${E2E_TIMEOUT:-600}" --data "$data" -- \
     /bin/bash -c "$(cat "$root/scripts/e2e/rbd-vduse-guest")" rbd-vduse-guest </dev/null 2>&1 | tee "$log"
 rc=${PIPESTATUS[0]}
 passed=$((passed + $(grep -c '^E2E-PASS' "$log"))); fails=$((fails + $(grep -c '^E2E-FAIL' "$log")))

@@ -6,7 +6,7 @@ vduse4j_stage() { # vduse4j_stage ROOT DIR
     vduse4j_built "$root" || return 1
     mkdir -p "$dir/bin" "$dir/scripts/lib" "$dir/scripts/vm" "$dir/blockdev/target" &&
         cp "$root/bin/vduse4j" "$dir/bin/" &&
-        cp "$root/scripts/lib/jdk.sh" "$dir/scripts/lib/" &&
+        cp "$root/scripts/lib/jdk.sh" "$root/scripts/lib/"guest-*.sh "$dir/scripts/lib/" &&
         cp "$root/scripts/vm/guest-jvm-opts" "$dir/scripts/vm/" &&
         cp -r "$root/blockdev/target/lib" "$dir/blockdev/target/"
 }

@@ -228,6 +228,7 @@ public final class BlockExport implements AutoCloseable {
     public synchronized long resize() {
         long size = blk.refreshCapacity();
         if (vduse != null) {
+            vduse.capacityChanged(size); // first: a process taking over later must match the new size
             vduse.updateConfig(blk.configSpace());
         } else {
             vhostUser.configChanged(); // the frontend re-reads the config space with GET_CONFIG

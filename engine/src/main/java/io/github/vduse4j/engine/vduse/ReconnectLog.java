@@ -281,6 +281,14 @@ public final class ReconnectLog implements AutoCloseable {
         map.set(U32, OFF_STATUS, 0);
     }
 
+    /**
+     * The export was resized (`vduse4j resize`, a grown file, an RBD image grown by another client): the next process
+     * is checked against the new capacity ({@link #open}), so a takeover after a resize is not refused.
+     */
+    public void capacity(long bytes) {
+        map.set(U64, OFF_CAPACITY, bytes);
+    }
+
     /** After every queue drained for an upgrade stop. */
     public void upgradeStop() {
         VarHandle.fullFence();

@@ -684,6 +684,16 @@ public final class VduseDevice implements AutoCloseable {
     // ---- to the driver ----
 
     /**
+     * The device's capacity changed (a resize): recorded in the reconnect log, if any, so that the process taking the
+     * device over after a crash or an upgrade stop matches it. Call before {@link #updateConfig} tells the driver.
+     */
+    public void capacityChanged(long bytes) {
+        if (log != null) {
+            log.capacity(bytes);
+        }
+    }
+
+    /**
      * Replaces the config space the driver reads (VDUSE_DEV_SET_CONFIG) and raises a config interrupt
      * (VDUSE_DEV_INJECT_CONFIG_IRQ), e.g. after a resize.
      */

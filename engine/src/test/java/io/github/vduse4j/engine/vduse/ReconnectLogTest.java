@@ -268,6 +268,29 @@ class ReconnectLogTest {
         }
     }
 
+    /** After a resize the log holds the new capacity: a takeover at the new size opens it, one at the old is refused. */
+    @Test
+    void resizeRecordsTheNewCapacityForTheNextProcess() throws Exception {
+        java.nio.file.Path dir = java.nio.file.Files.createTempDirectory("reconnect-log");
+        java.nio.file.Path p = dir.resolve("inflight");
+        ReconnectLog.Identity grown = new ReconnectLog.Identity(ID.offeredFeatures(), 1, 16, 512, 2 << 20,
+                ID.backend());
+        try {
+            try (ReconnectLog log = ReconnectLog.create(p, ID)) {
+                assertThrows(TransportException.class, () -> ReconnectLog.open(p, grown));
+                log.capacity(2 << 20);
+            }
+            TransportException e = assertThrows(TransportException.class, () -> ReconnectLog.open(p, ID));
+            assertTrue(e.getMessage().contains("capacity 2097152 bytes logged, 1048576 now"), e.getMessage());
+            try (ReconnectLog same = ReconnectLog.open(p, grown)) {
+                assertEquals(ReconnectLog.STATE_CREATED, same.state());
+            }
+        } finally {
+            java.nio.file.Files.deleteIfExists(p);
+            java.nio.file.Files.deleteIfExists(dir);
+        }
+    }
+
     /** A region whose packed free list loops is refused, not repaired (that would invent a ring position). */
     @Test
     void corruptPackedRegionIsRefused() {
