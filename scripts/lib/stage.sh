@@ -35,7 +35,8 @@ vduse4j_launcher_copy() { # vduse4j_launcher_copy ROOT: prints the content-named
         mkdir -p "$copy/bin" "$copy/scripts/lib" "$copy/blockdev/target" &&
             cp -p "$root/bin/vduse4j" "$copy/bin/" && cp -p "$root/scripts/lib/jdk.sh" "$copy/scripts/lib/" &&
             cp -rp "$root/blockdev/target/lib" "$copy/blockdev/target/" || exit 1
-        "$root/scripts/aot-cache" "$copy" >/dev/null || echo "vduse4j: the guest JVMs start without an AOT cache" >&2
+        "$root/scripts/aot-cache" "$copy" >/dev/null ||
+            { echo "vduse4j: the guest JVMs start without an AOT cache" >&2; rm -rf "$copy"; exit 1; }
         chmod -R a+rX "$copy"
         # Copies of other builds, unused for two days, go (each is ~25 MB).
         find "$cache" -maxdepth 1 -name 'launcher-*' ! -name "launcher-$key" -mtime +2 -exec rm -rf {} + 2>/dev/null
