@@ -22,5 +22,13 @@ public enum PollMode {
      */
     INFLIGHT,
     /** Re-enable notifications and sleep on the kick at once (like vhost and qemu-storage-daemon). */
-    EVENT
+    EVENT,
+    /**
+     * CPU first (issue 18): while requests come faster than {@link PollerSettings#coalesceNanos} apart on average,
+     * sleep that long on a timer with driver notifications still off (the driver does not kick, the poller wakes once
+     * for every request that came meanwhile, as NIC interrupt moderation does), at most
+     * {@link QueuePoller#COALESCE_EMPTY_SLEEPS} times without finding work; slower than that, and after those, sleep
+     * on the kick as EVENT does. Each request waits up to the period longer; a wake-up serves several.
+     */
+    COALESCE
 }

@@ -6,7 +6,8 @@ import java.util.Arrays;
  * How a device's queue pollers run: the idle strategy, the adaptive spin limit and the CPUs they are pinned to
  * (queue {@code i} runs on {@code cpus[i % cpus.length]}; none = not pinned).
  */
-public record PollerSettings(PollMode mode, long maxSpinNanos, long spinBreakEvenNanos, int[] cpus) {
+public record PollerSettings(PollMode mode, long maxSpinNanos, long spinBreakEvenNanos, long coalesceNanos,
+                             int[] cpus) {
     /** Adaptive polling up to 512 µs, not pinned, no CPU gate ({@link #SPIN_BREAK_EVEN_NANOS}). */
     public static final PollerSettings DEFAULT = new PollerSettings(PollMode.ADAPTIVE, 512_000, new int[0]);
     /**
@@ -17,10 +18,17 @@ public record PollerSettings(PollMode mode, long maxSpinNanos, long spinBreakEve
      * request at a fixed rate"), so it is an option ({@code --spin-break-even-us}), not the default.
      */
     public static final long SPIN_BREAK_EVEN_NANOS = 0;
+    /** {@link PollMode#COALESCE}'s default timer period: 20 µs. */
+    public static final long COALESCE_NANOS = 20_000;
 
     /** With the default CPU gate ({@link #SPIN_BREAK_EVEN_NANOS}). */
     public PollerSettings(PollMode mode, long maxSpinNanos, int[] cpus) {
-        this(mode, maxSpinNanos, SPIN_BREAK_EVEN_NANOS, cpus);
+        this(mode, maxSpinNanos, SPIN_BREAK_EVEN_NANOS, COALESCE_NANOS, cpus);
+    }
+
+    /** With the default coalescing period ({@link #COALESCE_NANOS}). */
+    public PollerSettings(PollMode mode, long maxSpinNanos, long spinBreakEvenNanos, int[] cpus) {
+        this(mode, maxSpinNanos, spinBreakEvenNanos, COALESCE_NANOS, cpus);
     }
 
     public PollerSettings {
@@ -32,6 +40,9 @@ public record PollerSettings(PollMode mode, long maxSpinNanos, long spinBreakEve
         }
         if (spinBreakEvenNanos < 0) {
             throw new IllegalArgumentException("spin break-even must not be negative");
+        }
+        if (coalesceNanos <= 0) {
+            throw new IllegalArgumentException("coalescing period must be above 0");
         }
         cpus = cpus == null ? new int[0] : cpus.clone();
         for (int c : cpus) {
@@ -57,6 +68,7 @@ public record PollerSettings(PollMode mode, long maxSpinNanos, long spinBreakEve
                 + (mode == PollMode.ADAPTIVE || mode == PollMode.INFLIGHT ? " (max spin " + maxSpinNanos / 1000 + " us"
                         + (spinBreakEvenNanos > 0 ? ", " + spinBreakEvenNanos / 1000 + " us while idle periods average more" : "")
                         + ")" : "")
+                + (mode == PollMode.COALESCE ? " (" + coalesceNanos / 1000 + " us timer while requests come faster)" : "")
                 + (cpus.length == 0 ? "" : ", cpus " + Arrays.toString(cpus));
     }
 }

@@ -1,8 +1,10 @@
 package io.github.vduse4j.engine;
 
 import io.github.vduse4j.bindings.Affinity;
+import io.github.vduse4j.bindings.TimerSlack;
 import io.github.vduse4j.ring.Virtqueue;
 import java.time.Duration;
+import java.util.concurrent.locks.LockSupport;
 import java.util.function.BooleanSupplier;
 
 /**
@@ -35,6 +37,13 @@ public final class QueuePoller implements Runnable {
      * spinning on it and sleeps on the kick and the completion fd (a stalled or restarting target, a slow disk).
      */
     public static final long INFLIGHT_SPIN_NANOS = 10_000_000;
+    /**
+     * {@link PollMode#COALESCE}: timer sleeps in a row that may find the ring still empty before the poller sleeps on
+     * the kick instead (each empty one costs a wake-up that served nothing).
+     */
+    public static final int COALESCE_EMPTY_SLEEPS = 2;
+    /** {@link PollMode#COALESCE}: the poller thread's timer slack, so that a sleep of a few µs lasts about that. */
+    static final long COALESCE_TIMER_SLACK_NANOS = 1_000;
 
     private static final int RUN = 0;
     private static final int PAUSE = 1;
@@ -68,8 +77,11 @@ public final class QueuePoller implements Runnable {
         this.kick = kick;
         this.notifier = notifier;
         this.settings = settings;
+        // COALESCE: no spin worth the name (at most SpinWindow.MIN_NANOS); the window's mean idle period decides
+        // between the timer and the kick
         this.window = new SpinWindow(settings.mode() == PollMode.ADAPTIVE || settings.mode() == PollMode.INFLIGHT
-                ? settings.maxSpinNanos() : 0, settings.spinBreakEvenNanos());
+                ? settings.maxSpinNanos() : settings.mode() == PollMode.COALESCE ? SpinWindow.MIN_NANOS : 0,
+                settings.spinBreakEvenNanos());
         this.thread = Thread.ofPlatform().name("vduse4j-queue-" + index).daemon(true).unstarted(this);
     }
 
@@ -96,6 +108,9 @@ public final class QueuePoller implements Runnable {
             if (cpu >= 0) {
                 Affinity.setCurrentThread(cpu); // from the thread itself: platform threads only (FFM-RULES 13)
             }
+            if (settings.mode() == PollMode.COALESCE) {
+                TimerSlack.setCurrentThreadNanos(COALESCE_TIMER_SLACK_NANOS);
+            }
             serve();
         } catch (Throwable t) {
             failure = t;
@@ -114,6 +129,9 @@ public final class QueuePoller implements Runnable {
         PollMode mode = settings.mode();
         boolean busy = mode == PollMode.BUSY;
         boolean spinInflight = mode == PollMode.INFLIGHT;
+        boolean coalesce = mode == PollMode.COALESCE;
+        long coalesceNanos = settings.coalesceNanos();
+        int emptySleeps = 0;    // COALESCE: timer sleeps in this idle period that found nothing
         q.disableNotifications();
         long idleSince = 0;     // when the ring went empty with nothing to wait for (0: not idle)
         boolean slept = false;  // whether this idle period ended in a sleep
@@ -137,6 +155,7 @@ public final class QueuePoller implements Runnable {
                 }
                 slept = false;
                 stalledSince = 0;
+                emptySleeps = 0;
                 continue;
             }
             if (q.isBroken()) {
@@ -169,6 +188,14 @@ public final class QueuePoller implements Runnable {
                 }
                 if (!slept && now - idleSince < window.nanos()) {
                     Thread.onSpinWait(); // poll the empty ring a little longer before sleeping
+                    continue;
+                }
+                if (coalesce && emptySleeps < COALESCE_EMPTY_SLEEPS && window.meanIdle() < 2 * coalesceNanos) {
+                    // Requests come about this fast: sleep one period with notifications still off (§2.7.10: the
+                    // driver need not kick), then look again; one wake-up for all that came meanwhile.
+                    emptySleeps++;
+                    slept = true;
+                    LockSupport.parkNanos(coalesceNanos);
                     continue;
                 }
             }

@@ -221,6 +221,75 @@ class QueuePollerTest {
         return got;
     }
 
+    /** Counts {@link #process} calls of the echo handler: each is one look at the ring. */
+    static final class CountingHandler implements QueueHandler {
+        final EchoHandler echo = new EchoHandler();
+        final java.util.concurrent.atomic.AtomicLong calls = new java.util.concurrent.atomic.AtomicLong();
+
+        @Override
+        public int process(Virtqueue queue, int budget) {
+            calls.incrementAndGet();
+            return echo.process(queue, budget);
+        }
+
+        @Override public int inflight() { return 0; }
+        @Override public QueueStats stats() { return echo.stats(); }
+        @Override public void close() {}
+    }
+
+    /** Adds {@code n} requests {@code gapNanos} apart (busy-waiting), reaping as it goes; returns the number reaped. */
+    int paced(int n, long gapNanos) throws InterruptedException {
+        UsedBuffer u = new UsedBuffer();
+        int got = 0;
+        for (int i = 0; i < n; i++) {
+            long due = System.nanoTime() + gapNanos;
+            addAndKick(1);
+            while (System.nanoTime() < due) {
+                if (driver.reap(u)) {
+                    got++;
+                }
+            }
+            while (i + 1 - got >= 64) {   // keep the ring from filling up
+                if (driver.reap(u)) {
+                    got++;
+                }
+            }
+        }
+        return got + reap(n - got);
+    }
+
+    /**
+     * COALESCE at a fast pace (a request every 5 us, periods of 20 us): the poller keeps driver notifications off and
+     * finds the requests on its timer, so the driver hardly ever kicks (a kick per request is what an EVENT poller
+     * that sleeps between requests costs), and every request is served.
+     */
+    @ParameterizedTest(name = "packed={0}")
+    @ValueSource(booleans = {false, true})
+    void aCoalescingPollerServesFastRequestsWithoutKicks(boolean packed) throws InterruptedException {
+        CountingHandler h = new CountingHandler();
+        start(packed, true, h, new PollerSettings(PollMode.COALESCE, 0, 0, 20_000, new int[0]));
+        int n = 4000;
+        assertEquals(n, paced(n, 5_000));
+        assertTrue(driver.kicks() < n / 4, driver.kicks() + " kicks for " + n + " requests");
+        assertTrue(poller.isRunning());
+    }
+
+    /**
+     * COALESCE at a slow pace (a request every 2 ms, far more than twice the period): after at most
+     * {@link QueuePoller#COALESCE_EMPTY_SLEEPS} timer sleeps it sleeps on the kick, so the ring is looked at a few
+     * times per request, not spun on, and every request is served.
+     */
+    @Test
+    void aCoalescingPollerSleepsOnTheKickWhenRequestsComeSlowly() throws InterruptedException {
+        CountingHandler h = new CountingHandler();
+        start(false, true, h, new PollerSettings(PollMode.COALESCE, 0, 0, 20_000, new int[0]));
+        int n = 200;
+        assertEquals(n, paced(n, 2_000_000));
+        assertTrue(h.calls.get() < n * (QueuePoller.COALESCE_EMPTY_SLEEPS + 3L) + 500,
+                h.calls.get() + " looks at the ring for " + n + " requests");
+        assertTrue(driver.kicks() > n / 2, "it slept on the kick: " + driver.kicks() + " kicks");
+    }
+
     @ParameterizedTest(name = "packed={0} eventIdx={1}")
     @ValueSource(strings = {"false,false", "false,true", "true,false", "true,true"})
     void servesBurstsAfterSleepingOnTheKick(String mode) throws InterruptedException {

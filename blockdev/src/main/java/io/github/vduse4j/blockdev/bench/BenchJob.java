@@ -63,6 +63,8 @@ final class BenchJob implements Runnable {
     private final boolean controlled;
     /** {@link BenchOptions#awaitCalls}: sleep on the call eventfd once the used ring stayed empty a while. */
     private final boolean awaitCalls;
+    /** {@link BenchOptions#submitBatch}: requests added between two publishes (0: one publish per pass). */
+    private final int submitBatch;
     long reads, writes, bytes, errors, verifyErrors, verified;
     String firstProblem;
 
@@ -91,6 +93,7 @@ final class BenchJob implements Runnable {
         this.interval = o.issueIntervalNanos();
         this.controlled = o.remapIntervalMillis() > 0 || o.stopStartIntervalMillis() > 0;
         this.awaitCalls = o.awaitCalls();
+        this.submitBatch = o.submitBatch() == 0 ? Integer.MAX_VALUE : o.submitBatch();
     }
 
     long completedOps() {
@@ -193,9 +196,13 @@ final class BenchJob implements Runnable {
         return false;
     }
 
-    /** Fills every free slot with a new request (with a rate: each one that is due) and publishes them. */
+    /**
+     * Fills every free slot with a new request (with a rate: each one that is due) and publishes them, every
+     * {@link #submitBatch} requests and at the end.
+     */
     private void submitFree(boolean workload) {
         int n = 0;
+        int unpublished = 0;
         long now = 0;
         if (interval > 0 && workload) {
             now = System.nanoTime();
@@ -237,8 +244,12 @@ final class BenchJob implements Runnable {
             }
             freeCount--;
             n++;
+            if (++unpublished == submitBatch) {
+                q.flush();
+                unpublished = 0;
+            }
         }
-        if (n > 0) {
+        if (unpublished > 0) {
             q.flush();
         }
     }

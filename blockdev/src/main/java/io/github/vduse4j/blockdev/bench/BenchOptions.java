@@ -31,14 +31,29 @@ import java.time.Duration;
  *                  queue's call eventfd (used-buffer notifications on) instead of busy-polling the used ring. On a
  *                  small machine a busy-polling frontend takes the CPU the kick and completion paths need (vhost-vdpa:
  *                  VDUSE defers a kick made from inside an eventfd write to a kworker on the writer's CPU)
+ * @param submitBatch publish the available ring (and kick, where the device asks for kicks) after at most this many
+ *                  new requests, as fio's {@code --iodepth_batch_submit}; 0: once per pass, after every free slot is
+ *                  filled. Smaller batches let the device start on the first requests while the frontend writes the
+ *                  rest (docs/benchmarks.md, "Where the time goes at vhost-user QD32")
  */
 public record BenchOptions(Path socket, Pattern pattern, int blockSize, int depth, int queues, Duration runtime,
                            boolean verify, long size, int readMix, int ringSize, long seed, boolean packed,
                            long rateIops, boolean vhostVdpa, long remapIntervalMillis, long stopStartIntervalMillis,
-                           boolean awaitCalls) {
+                           boolean awaitCalls, int submitBatch) {
 
     /** {@link #awaitCalls}: how long a queue spins on an empty used ring before it sleeps on the call eventfd. */
     public static final long SPIN_BEFORE_SLEEP_NANOS = 50_000;
+    /** {@link #submitBatch} of {@code vduse4j bench} unless {@code --iodepth-batch} says otherwise. */
+    public static final int DEFAULT_SUBMIT_BATCH = 0;
+
+    /** Options with {@link #DEFAULT_SUBMIT_BATCH}. */
+    public BenchOptions(Path socket, Pattern pattern, int blockSize, int depth, int queues, Duration runtime,
+                        boolean verify, long size, int readMix, int ringSize, long seed, boolean packed,
+                        long rateIops, boolean vhostVdpa, long remapIntervalMillis, long stopStartIntervalMillis,
+                        boolean awaitCalls) {
+        this(socket, pattern, blockSize, depth, queues, runtime, verify, size, readMix, ringSize, seed, packed, rateIops,
+                vhostVdpa, remapIntervalMillis, stopStartIntervalMillis, awaitCalls, DEFAULT_SUBMIT_BATCH);
+    }
 
     /** A vhost-user run without a rate limit. */
     public BenchOptions(Path socket, Pattern pattern, int blockSize, int depth, int queues, Duration runtime,
@@ -79,6 +94,9 @@ public record BenchOptions(Path socket, Pattern pattern, int blockSize, int dept
         }
         if (rateIops < 0 || rateIops > 1_000_000_000L) {
             throw new IllegalArgumentException("rate must be 0..1000000000 IOPS, got " + rateIops);
+        }
+        if (submitBatch < 0 || submitBatch > depth) {
+            throw new IllegalArgumentException("submit batch must be 0..queue depth (" + depth + "), got " + submitBatch);
         }
         if (remapIntervalMillis < 0 || stopStartIntervalMillis < 0) {
             throw new IllegalArgumentException("intervals must not be negative");

@@ -38,14 +38,14 @@ public record BenchResult(String target, BenchOptions options, double seconds, l
     }
 
     public String toJson() {
-        return String.format(Locale.ROOT, "{\"target\":\"%s\",\"rw\":\"%s\",\"bs\":%d,\"iodepth\":%d,\"queues\":%d,"
+        return String.format(Locale.ROOT, "{\"target\":\"%s\",\"rw\":\"%s\",\"bs\":%d,\"iodepth\":%d,\"iodepth_batch\":%d,\"queues\":%d,"
                         + "\"ring\":\"%s\",\"rate_iops\":%d,\"runtime_s\":%.3f,\"ios\":%d,\"reads\":%d,\"writes\":%d,\"iops\":%.1f,"
                         + "\"mb_s\":%.2f,"
                         + "\"lat_us\":{\"p50\":%.2f,\"p90\":%.2f,\"p99\":%.2f,\"p99.9\":%.2f,\"max\":%.2f,\"mean\":%.2f},"
                         + "\"errors\":%d,\"verify\":%b,\"verified_blocks\":%d,\"verify_errors\":%d,\"kicks\":%d,"
                         + "\"device_faults\":%d,\"remaps\":%d,\"restarts\":%d,\"vring_base_checks\":%d,\"calls\":%d%s}",
-                escape(target), options.pattern().fioName(), options.blockSize(), options.depth(), options.queues(),
-                options.ringKind(), options.rateIops(), seconds, ios(), reads, writes, iops(), mbPerSecond(), p50, p90,
+                escape(target), options.pattern().fioName(), options.blockSize(), options.depth(), options.submitBatch(),
+                options.queues(), options.ringKind(), options.rateIops(), seconds, ios(), reads, writes, iops(), mbPerSecond(), p50, p90,
                 p99, p999, max, mean, errors, options.verify(), verified, verifyErrors, kicks, deviceFaults, remaps,
                 restarts, vringBaseChecks, calls,
                 firstProblem == null ? "" : ",\"first_problem\":\"" + escape(firstProblem) + "\"");

@@ -91,6 +91,11 @@ final class BenchCommand implements Callable<Integer> {
                     + " us, then sleep on the call eventfd (the device injects an interrupt), as a VM's driver waits")
     String completions;
 
+    @Option(names = "--iodepth-batch", defaultValue = "" + BenchOptions.DEFAULT_SUBMIT_BATCH, paramLabel = "N",
+            description = "publish new requests to the device after at most N of them (as fio's --iodepth_batch_submit);"
+                    + " 0: once all free slots are filled (default: ${DEFAULT-VALUE})")
+    int submitBatch;
+
     @Option(names = "--json", description = "print one JSON object instead of text")
     boolean json;
 
@@ -164,6 +169,10 @@ final class BenchCommand implements Callable<Integer> {
         if (size != null && size < blockSize * queues) {
             throw new CommandLine.ParameterException(cl, "--size " + size + " holds fewer than one --bs block per queue");
         }
+        if (submitBatch < 0 || submitBatch > depth) {
+            throw new CommandLine.ParameterException(cl, "--iodepth-batch must be 0..--iodepth (" + depth + "), got "
+                    + submitBatch);
+        }
         if (!completions.equals("poll") && !completions.equals("call")) {
             throw new CommandLine.ParameterException(cl, "--completions must be poll or call, got " + completions);
         }
@@ -171,7 +180,7 @@ final class BenchCommand implements Callable<Integer> {
             return new BenchOptions(vhostVdpa != null ? vhostVdpa : socket, pattern, (int) blockSize, depth, queues,
                     Duration.ofNanos((long) (runtime * 1e9)), verify, size == null ? 0 : size, readMix, ringSize, seed,
                     packed, rateIops, vhostVdpa != null, remapIntervalMillis, stopStartIntervalMillis,
-                    completions.equals("call"));
+                    completions.equals("call"), submitBatch);
         } catch (IllegalArgumentException e) {
             throw new CommandLine.ParameterException(cl, e.getMessage());
         }

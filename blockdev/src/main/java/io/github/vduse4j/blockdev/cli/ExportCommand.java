@@ -118,12 +118,19 @@ final class ExportCommand implements Callable<Integer> {
                     + " (/dev/vhost-vdpa-N for a VMM or vduse4j bench --vhost-vdpa)")
     String vdpaDriver;
 
-    @Option(names = "--poll", paramLabel = "busy|adaptive|inflight|event",
+    @Option(names = "--poll", paramLabel = "busy|adaptive|inflight|event|coalesce",
             description = "how queue threads wait for requests: busy (spin, one CPU each), adaptive (spin a"
                     + " self-tuning while, then sleep; default), inflight (spin while requests are outstanding at the"
                     + " backend, its completion signals off, adaptive when none are; the default with"
-                    + " --vhost-user-target) or event (sleep on the kick at once)")
+                    + " --vhost-user-target), event (sleep on the kick at once) or coalesce (while requests come"
+                    + " faster than --coalesce-us apart, sleep that long without kicks and serve all that came; CPU"
+                    + " first)")
     String poll;
+
+    @Option(names = "--coalesce-us", paramLabel = "US",
+            description = "--poll coalesce: the timer sleep, in microseconds (1..10000; default: "
+                    + PollerSettings.COALESCE_NANOS / 1000 + ")")
+    Long coalesceMicros;
 
     @Option(names = "--max-spin-us", defaultValue = "512", paramLabel = "US",
             description = "adaptive polling: longest spin before sleeping, in microseconds (default: ${DEFAULT-VALUE})")
@@ -364,6 +371,7 @@ final class ExportCommand implements Callable<Integer> {
     PollerSettings pollerSettings() {
         return new PollerSettings(PollMode.valueOf(pollMode().toUpperCase(Locale.ROOT)), maxSpinMicros * 1000,
                 spinBreakEvenMicros == null ? PollerSettings.SPIN_BREAK_EVEN_NANOS : spinBreakEvenMicros * 1000,
+                coalesceMicros == null ? PollerSettings.COALESCE_NANOS : coalesceMicros * 1000,
                 cpus == null ? null : cpus.cpus());
     }
 
@@ -380,8 +388,15 @@ final class ExportCommand implements Callable<Integer> {
     /** Checks every number before anything is created. */
     private void validate() {
         CommandLine cl = spec.commandLine();
-        if (!List.of("busy", "adaptive", "inflight", "event").contains(pollMode())) {
-            throw new CommandLine.ParameterException(cl, "--poll must be busy, adaptive, inflight or event, got " + poll);
+        if (!List.of("busy", "adaptive", "inflight", "event", "coalesce").contains(pollMode())) {
+            throw new CommandLine.ParameterException(cl, "--poll must be busy, adaptive, inflight, event or coalesce,"
+                    + " got " + poll);
+        }
+        if (coalesceMicros != null && (coalesceMicros < 1 || coalesceMicros > 10_000)) {
+            throw new CommandLine.ParameterException(cl, "--coalesce-us must be 1..10000, got " + coalesceMicros);
+        }
+        if (coalesceMicros != null && !"coalesce".equals(pollMode())) {
+            throw new CommandLine.ParameterException(cl, "--coalesce-us is for --poll coalesce");
         }
         if (VdpaBus.Driver.named(vdpaDriver) == null) {
             throw new CommandLine.ParameterException(cl, "--vdpa-driver must be virtio_vdpa or vhost_vdpa, got "

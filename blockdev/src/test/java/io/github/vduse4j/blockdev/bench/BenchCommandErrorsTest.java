@@ -69,6 +69,9 @@ class BenchCommandErrorsTest {
         CliRun.assertOneLine(CliRun.run("bench", "--socket", s, "--iodepth", "0"), 2, "--iodepth must be 1..1024");
         CliRun.assertOneLine(CliRun.run("bench", "--socket", s, "--qd", "5000"), 2, "--iodepth must be 1..1024");
         CliRun.assertOneLine(CliRun.run("bench", "--socket", s, "--rate-iops", "-5"), 2, "--rate-iops must be 0..");
+        CliRun.assertOneLine(CliRun.run("bench", "--socket", s, "--qd", "4", "--iodepth-batch", "5"), 2,
+                "--iodepth-batch must be 0..--iodepth (4), got 5");
+        CliRun.assertOneLine(CliRun.run("bench", "--socket", s, "--iodepth-batch", "-1"), 2, "--iodepth-batch must be");
         CliRun.assertOneLine(CliRun.run("bench", "--socket", s, "--completions", "sleep"), 2, "--completions must be poll or call", "sleep");
         CliRun.assertOneLine(CliRun.run("bench", "--socket", s, "--queues", "65"), 2, "--queues must be 1..64");
         CliRun.assertOneLine(CliRun.run("bench", "--socket", s, "--queues", "two"), 2, "two");

@@ -83,8 +83,12 @@ class ExportCommandErrorsTest {
 
     @Test
     void badDatapathOptions(@TempDir Path dir) throws IOException {
-        CliRun.assertOneLine(CliRun.run("export", "--null", "1G", "--poll", "spin"), 2, "--poll must be busy, adaptive, inflight or event");
+        CliRun.assertOneLine(CliRun.run("export", "--null", "1G", "--poll", "spin"), 2, "--poll must be busy, adaptive, inflight, event or coalesce");
         CliRun.assertOneLine(CliRun.run("export", "--null", "1G", "--max-spin-us", "-1"), 2, "--max-spin-us must be 0..1000000");
+        CliRun.assertOneLine(CliRun.run("export", "--null", "1G", "--poll", "coalesce", "--coalesce-us", "0"), 2,
+                "--coalesce-us must be 1..10000, got 0");
+        CliRun.assertOneLine(CliRun.run("export", "--null", "1G", "--coalesce-us", "20"), 2,
+                "--coalesce-us is for --poll coalesce");
         CliRun.assertOneLine(CliRun.run("export", "--null", "1G", "--spin-break-even-us", "-1"), 2,
                 "--spin-break-even-us must be 0..1000000");
         CliRun.assertOneLine(CliRun.run("export", "--null", "1G", "--cpus", "1-x"), 2, "is not a CPU list");

@@ -60,7 +60,7 @@ class VhostUserExportErrorsTest {
         CliRun.assertOneLine(export(sock, "--null", "1000"), 2, "not a multiple of the block size 512");
         CliRun.assertOneLine(export(sock, "--memory", "1M", "--queues", "0"), 2, "--queues must be 1..64");
         CliRun.assertOneLine(export(sock, "--null", "1M", "--queue-size", "48"), 2, "--queue-size must be a power of two");
-        CliRun.assertOneLine(export(sock, "--null", "1M", "--poll", "spin"), 2, "--poll must be busy, adaptive, inflight or event");
+        CliRun.assertOneLine(export(sock, "--null", "1M", "--poll", "spin"), 2, "--poll must be busy, adaptive, inflight, event or coalesce");
         CliRun.assertOneLine(export(sock, "--null", "1M", "--direct"), 2, "--io-engine and --direct are for --file");
         assertTrue(Files.notExists(sock), "no socket file");
     }

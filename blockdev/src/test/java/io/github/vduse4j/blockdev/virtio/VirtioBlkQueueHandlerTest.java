@@ -398,4 +398,51 @@ class VirtioBlkQueueHandlerTest {
         assertArrayEquals(model, backend.contents().toArray(ValueLayout.JAVA_BYTE));
         assertEquals(0, handler.stats().ioErrors());
     }
+
+    /**
+     * {@link VirtioBlkQueueHandler#PUBLISH_EVERY}: a pass of 20 requests makes the used elements of every 8 visible
+     * while it goes on (a polling driver can take them back at once), and the last 4 with the pass's own publish; the
+     * driver then finds all 20, each with its status.
+     */
+    @ParameterizedTest(name = "packed={0}")
+    @ValueSource(booleans = {false, true})
+    void aLongPassPublishesItsFirstCompletionsWhileItGoesOn(boolean packed) {
+        setUp(packed, false);
+        int n = 20;
+        var reads = new BlkRequests.Request[n];
+        for (int i = 0; i < n; i++) {
+            reads[i] = BlkRequests.add(driver, VirtioBlk.T_IN, i * 8L, 4096, 1, true, i);
+        }
+        int[] publishedAt = new int[n];
+        int[] publishes = {0};
+        Virtqueue q = queue;
+        Virtqueue recording = new Virtqueue() {
+            int completed;
+            @Override public int pop(io.github.vduse4j.ring.DescriptorChain c) { return q.pop(c); }
+            @Override public void complete(int id, int len) { q.complete(id, len); completed++; }
+            @Override public void publish() { q.publish(); publishedAt[publishes[0]++] = completed; }
+            @Override public boolean needsNotification() { return q.needsNotification(); }
+            @Override public void disableNotifications() { q.disableNotifications(); }
+            @Override public boolean enableNotifications() { return q.enableNotifications(); }
+            @Override public boolean isBroken() { return q.isBroken(); }
+            @Override public int brokenReason() { return q.brokenReason(); }
+            @Override public int size() { return q.size(); }
+            @Override public int lastAvailIndex() { return q.lastAvailIndex(); }
+            @Override public boolean lastAvailWrapCounter() { return q.lastAvailWrapCounter(); }
+            @Override public int lastUsedIndex() { return q.lastUsedIndex(); }
+            @Override public boolean lastUsedWrapCounter() { return q.lastUsedWrapCounter(); }
+            @Override public void restore(int a, boolean aw, int u, boolean uw) { q.restore(a, aw, u, uw); }
+            @Override public int inflight() { return q.inflight(); }
+        };
+        assertEquals(n, handler.process(recording, 64));
+        assertArrayEquals(new int[] {8, 16}, Arrays.copyOf(publishedAt, publishes[0]),
+                "completions written at each publish inside the pass");
+        recording.publish();   // the poller's publish after the pass
+        for (int i = 0; i < n; i++) {
+            assertTrue(driver.reap(used), "used element " + i);
+            assertEquals(VirtioBlk.S_OK, status(reads[(int) used.token]));
+        }
+        assertFalse(driver.reap(used));
+        assertEquals(n, handler.stats().requests());
+    }
 }

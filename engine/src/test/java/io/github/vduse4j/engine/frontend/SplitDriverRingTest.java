@@ -81,6 +81,46 @@ class SplitDriverRingTest {
         assertEquals(100, ring.vringBase(), "next avail index");
     }
 
+    /**
+     * writeDescriptor stores only what differs from the table: a chain that comes back to the same descriptors with
+     * other addresses, lengths or directions, or over descriptors a device scribbled on, still reaches the device
+     * exactly as added.
+     */
+    @Test
+    void aReusedChainIsWhatWasAddedWhateverTheTableHeldBefore() {
+        MemorySegment desc = view(ring.descAddress(), descTableBytes(SIZE));
+        long[][] addrs = {{data, data + 64, data + 1024}, {data, data + 64, data + 1024}, {data + 128, data + 2048, data + 96},
+                {data, data + 64, data + 1024}};
+        int[][] lengths = {{16, 512, 1}, {16, 512, 1}, {16, 1024, 1}, {16, 512, 1}};
+        boolean[][] writable = {{false, true, true}, {false, true, true}, {false, false, true}, {false, true, true}};
+        for (int round = 0; round < addrs.length; round++) {
+            if (round == 3) {
+                desc.fill((byte) 0x5a);   // a device that wrote what it must not: the next add puts it right
+            }
+            long[] gpas = new long[3];
+            for (int k = 0; k < 3; k++) {
+                gpas[k] = mem.gpaOf(addrs[round][k]);
+            }
+            int head = ring.add(gpas, lengths[round], writable[round], 3, round);
+            ring.flush();
+            assertEquals(head, pop(), "round " + round);
+            assertEquals(3, chain.bufferCount(), "round " + round);
+            long expectWritable = 0;
+            for (int k = 0; k < 3; k++) {
+                assertEquals(gpas[k], chain.address(k), "round " + round + " element " + k);
+                assertEquals(lengths[round][k], chain.length(k), "round " + round + " element " + k);
+                assertEquals(writable[round][k], chain.isWritable(k), "round " + round + " element " + k);
+                expectWritable += writable[round][k] ? lengths[round][k] : 0;
+            }
+            assertEquals(expectWritable, chain.writableLength(), "round " + round);
+            dev.complete(head, 1);
+            dev.publish();
+            assertEquals(1, ring.poll(ids, lens, SIZE));
+            assertEquals(head, ids[0]);
+        }
+        assertEquals(0, ring.deviceFaults());
+    }
+
     @Test
     void anUnknownHeadIsCountedNotThrown() {
         add();

@@ -225,17 +225,31 @@ public final class SplitDriverRing implements DriverRing {
         token[head] = tok;
         inflight++;
         // §2.7.13.2: the head goes into the next available ring slot; avail->idx follows in publish().
-        avail.set(S16, AVAIL_RING + 2L * (availIdx & mask), (short) head);
+        long slot = AVAIL_RING + 2L * (availIdx & mask);
+        if (avail.get(S16, slot) != (short) head) {   // the same head a lap ago: no store (see writeDescriptor)
+            avail.set(S16, slot, (short) head);
+        }
         availIdx = (availIdx + 1) & 0xffff;
         numAdded++;
         return head;
     }
 
+    /**
+     * Writes a descriptor, or only its half that changed, or nothing: a split ring's device only reads descriptors,
+     * so a line the device has read stays in this CPU's cache too, and reading it costs nothing, while a store takes
+     * the line back from the device's CPU. A ring at a steady depth gets the same chains for the same buffers again
+     * (the free list and the caller's slots are both last-in first-out), so most chains need no store at all
+     * (docs/benchmarks.md, "Where the time goes at vhost-user QD32").
+     */
     private static void writeDescriptor(MemorySegment s, long off, long addr, int len, int flags, int nextIndex) {
-        s.set(U64, off + DESC_ADDR, addr);
-        s.set(U32, off + DESC_LEN, len);
-        s.set(S16, off + DESC_FLAGS, (short) flags);
-        s.set(S16, off + DESC_NEXT, (short) nextIndex);
+        // §2.7.5: le64 addr, le32 len, le16 flags, le16 next; the second 8 bytes as one little-endian long
+        long second = (len & 0xffff_ffffL) | (long) (flags & 0xffff) << 32 | (long) (nextIndex & 0xffff) << 48;
+        if (s.get(U64, off + DESC_ADDR) != addr) {
+            s.set(U64, off + DESC_ADDR, addr);
+        }
+        if (s.get(U64, off + DESC_LEN) != second) {
+            s.set(U64, off + DESC_LEN, second);
+        }
     }
 
     /** §2.7.13.3: a release store of idx after the ring entries and descriptors (Linux: virtio_wmb() then the store). */
