@@ -3,8 +3,8 @@ package io.github.vduse4j.engine;
 import java.util.Arrays;
 
 /**
- * How a device's queue pollers run: the idle strategy, the adaptive spin limit and the CPUs they are pinned to
- * (queue {@code i} runs on {@code cpus[i % cpus.length]}; none = not pinned).
+ * How a device's queue pollers run: the idle strategy, the adaptive spin limit (and its CPU gate), COALESCE's timer
+ * period and the CPUs they are pinned to (queue {@code i} runs on {@code cpus[i % cpus.length]}; none = not pinned).
  */
 public record PollerSettings(PollMode mode, long maxSpinNanos, long spinBreakEvenNanos, long coalesceNanos,
                              int[] cpus) {

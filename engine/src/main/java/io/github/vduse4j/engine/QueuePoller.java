@@ -9,8 +9,9 @@ import java.util.function.BooleanSupplier;
 
 /**
  * The thread that serves one virtqueue: pops, executes and completes requests run-to-completion, publishes
- * used entries once per batch, notifies the driver only when event suppression asks for it, and sleeps on
- * the kick source when the ring is empty.
+ * used entries at least once per batch (the handler may publish some sooner: VirtioBlkQueueHandler does every 8),
+ * notifies the driver only when event suppression asks for it, once per batch, and sleeps on the kick source when
+ * the ring is empty.
  *
  * <p>Idle strategy ({@link PollMode}): notifications stay disabled while there is work and, with ADAPTIVE, for a
  * spin window after the ring went empty (the ring is polled, as QEMU's adaptive AioContext polling does, so a
