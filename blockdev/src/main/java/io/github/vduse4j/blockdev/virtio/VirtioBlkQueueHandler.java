@@ -41,9 +41,9 @@ final class VirtioBlkQueueHandler implements QueueHandler, BlockRequest.Completi
      * Requests a pass completes before it publishes their used elements, without waiting for the end of the pass
      * (which decides the notification, once). A driver that polls the used ring (a vhost-user frontend, a guest in
      * its interrupt handler) can then take and resubmit the first ones while the rest are served, instead of the two
-     * sides taking turns over whole batches: 2x the IOPS at vhost-user QD32 in docs/benchmarks.md ("Where the time
-     * goes at vhost-user QD32"), where 1 (one used index store per request, as QEMU and libvhost-user do) was slower
-     * than 4-8.
+     * sides taking turns over whole batches: 2.5M to 3.7M IOPS at vhost-user QD32 in docs/benchmarks.md ("Where the
+     * time goes at vhost-user QD32"), where 1 (one used index store per request, as QEMU and libvhost-user do) was
+     * slower than 4-8.
      */
     static final int PUBLISH_EVERY = 8;
 
