@@ -14,6 +14,11 @@ GROUP=default
 FIO_CPUS=0-1 BACKEND_CPU=
 dev= pid=
 LIB=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# nap SECONDS: a sleep without a process (read with a timeout on a FIFO that nobody writes). The wait for fio below
+# once ran /bin/sleep every 0.1 s, and those fork+execs took ~17 % of the 2-vCPU TCG guest's CPU during every measured
+# run, from both peers alike (scripts/bench/profile-vduse-guest, 2026-12-04).
+nap_fifo=$(mktemp -u /tmp/nap.XXXXXX) && mkfifo "$nap_fifo" && exec {NAP_FD}<>"$nap_fifo" && rm -f "$nap_fifo"
+nap() { read -r -t "$1" -u "$NAP_FD" _ || true; }
 # JVM options of every vduse4j export: C1 only under QEMU TCG (scripts/vm/guest-jvm-opts: TCG can execute the jump
 # HotSpot patches over a replaced method's entry half-written, docs/benchmarks.md "The guest JVM crash").
 # BENCH_JAVA_OPTS comes last, so BENCH_JAVA_OPTS=-XX:TieredStopAtLevel=4 brings C2 back. No core dumps: writing
@@ -44,7 +49,7 @@ fio_json() { # fio_json PEER RW QD JOBS ENGINE: one fio run on $dev; a run that 
             echo "BENCH-ERROR peer=$1 group=$GROUP rw=$2 qd=$3 jobs=$4: fio did not finish within $limit s"
             abort_run
         fi
-        sleep 0.1
+        nap 0.1
         n=$((n + 1))
     done
     wait $fpid

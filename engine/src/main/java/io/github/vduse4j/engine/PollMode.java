@@ -27,8 +27,10 @@ public enum PollMode {
      * CPU first (issue 18): while requests come faster than {@link PollerSettings#coalesceNanos} apart on average,
      * sleep that long on a timer with driver notifications still off (the driver does not kick, the poller wakes once
      * for every request that came meanwhile, as NIC interrupt moderation does), at most
-     * {@link QueuePoller#COALESCE_EMPTY_SLEEPS} times without finding work; slower than that, and after those, sleep
-     * on the kick as EVENT does. Each request waits up to the period longer; a wake-up serves several.
+     * {@link QueuePoller#COALESCE_EMPTY_SLEEPS} times without finding work; slower than that, after those, and while
+     * wake-ups find fewer than 1.5 requests on average (a queue depth of 1: the timer would only cap the rate at one
+     * request per period), sleep on the kick as EVENT does. Each request waits up to the period longer; a wake-up
+     * serves several.
      */
     COALESCE
 }

@@ -43,6 +43,17 @@ public final class QueuePoller implements Runnable {
      * the kick instead (each empty one costs a wake-up that served nothing).
      */
     public static final int COALESCE_EMPTY_SLEEPS = 2;
+    /**
+     * {@link PollMode#COALESCE}: the fewest requests (x16, fixed point) that the wake-ups of the poller must find on
+     * average for it to go on sleeping on its timer. A wake-up that finds one request served nothing a kick would not
+     * have; at a queue depth of 1 every wake-up finds one, and the timer only caps the rate at one request per period
+     * (issue 18: an open-loop QD1 reached 40 % and 22 % of the asked rate). Below this, the poller sleeps on the kick,
+     * but for one timer sleep in {@link #COALESCE_PROBE_EVERY}, which finds out whether the queue has got deeper. (What
+     * a kick finds says nothing here: the kick comes with the first request, and a quick wake-up finds that one.)
+     */
+    static final int COALESCE_MIN_PER_WAKE_X16 = 24;
+    /** {@link PollMode#COALESCE}: while too few requests come per wake-up, every this many sleeps one is on the timer. */
+    static final int COALESCE_PROBE_EVERY = 16;
     /** {@link PollMode#COALESCE}: the poller thread's timer slack, so that a sleep of a few µs lasts about that. */
     static final long COALESCE_TIMER_SLACK_NANOS = 1_000;
 
@@ -133,6 +144,11 @@ public final class QueuePoller implements Runnable {
         boolean coalesce = mode == PollMode.COALESCE;
         long coalesceNanos = settings.coalesceNanos();
         int emptySleeps = 0;    // COALESCE: timer sleeps in this idle period that found nothing
+        // COALESCE: requests found by the first pass after a timer sleep that found some (x16, a moving average over
+        // about 4 wake-ups); it starts where coalescing pays, and a queue depth of 1 brings it down to 16
+        int perWakeX16 = 2 * COALESCE_MIN_PER_WAKE_X16;
+        int sleepsSinceProbe = 0;   // COALESCE: kick sleeps since the last timer sleep
+        boolean woke = false;   // the last thing done was a timer sleep
         q.disableNotifications();
         long idleSince = 0;     // when the ring went empty with nothing to wait for (0: not idle)
         boolean slept = false;  // whether this idle period ended in a sleep
@@ -148,7 +164,12 @@ public final class QueuePoller implements Runnable {
                 parkWhilePaused();
                 continue;
             }
-            if (h.process(q, BATCH) > 0) {
+            int served = h.process(q, BATCH);
+            if (served > 0) {
+                if (woke) {
+                    perWakeX16 += (served * 16 - perWakeX16) >> 2;
+                    woke = false;
+                }
                 publish();
                 if (idleSince != 0) {
                     window.idleEnded(System.nanoTime() - idleSince, slept);
@@ -191,13 +212,19 @@ public final class QueuePoller implements Runnable {
                     Thread.onSpinWait(); // poll the empty ring a little longer before sleeping
                     continue;
                 }
-                if (coalesce && emptySleeps < COALESCE_EMPTY_SLEEPS && window.meanIdle() < 2 * coalesceNanos) {
-                    // Requests come about this fast: sleep one period with notifications still off (§2.7.10: the
-                    // driver need not kick), then look again; one wake-up for all that came meanwhile.
+                if (coalesce && emptySleeps < COALESCE_EMPTY_SLEEPS && window.meanIdle() < 2 * coalesceNanos
+                        && (perWakeX16 >= COALESCE_MIN_PER_WAKE_X16 || sleepsSinceProbe >= COALESCE_PROBE_EVERY)) {
+                    // Requests come about this fast, several per wake-up: sleep one period with notifications still
+                    // off (§2.7.10: the driver need not kick), then look again; one wake-up for all that came meanwhile.
                     emptySleeps++;
                     slept = true;
+                    woke = true;
+                    sleepsSinceProbe = 0;
                     LockSupport.parkNanos(coalesceNanos);
                     continue;
+                }
+                if (coalesce && sleepsSinceProbe < COALESCE_PROBE_EVERY) {
+                    sleepsSinceProbe++;
                 }
             }
             // §2.7.10 / §2.8.21: enable notifications, then re-check for buffers added meanwhile.
@@ -218,6 +245,7 @@ public final class QueuePoller implements Runnable {
             if (idleSince != 0) {
                 slept = true;
             }
+            woke = false;   // what a kick finds is not counted (COALESCE_MIN_PER_WAKE_X16)
             kick.await(completionFd); // a kick, or a completion of the backend's in-flight work
             h.stats().kick();
             q.disableNotifications();

@@ -290,6 +290,41 @@ class QueuePollerTest {
         assertTrue(driver.kicks() > n / 2, "it slept on the kick: " + driver.kicks() + " kicks");
     }
 
+    /**
+     * COALESCE at a queue depth of 1 (the driver adds the next request 10 us after the last came back: faster than
+     * twice the period, but each wake-up can only find one): after a few timer wake-ups that found one request each,
+     * the poller sleeps on the kick, so the driver kicks for all requests but the probes (without the
+     * {@link QueuePoller#COALESCE_MIN_PER_WAKE_X16} gate it sleeps on its timer with notifications off whenever the
+     * request is late, and each such request waits for the timer); then a deep queue brings the timer back.
+     */
+    @Test
+    void aCoalescingPollerAtQueueDepthOneSleepsOnTheKickAndADeepQueueBringsTheTimerBack() throws InterruptedException {
+        CountingHandler h = new CountingHandler();
+        start(false, true, h, new PollerSettings(PollMode.COALESCE, 0, 0, 20_000, new int[0]));
+        UsedBuffer u = new UsedBuffer();
+        int n = 2000;
+        for (int i = 0; i < n; i++) {
+            addAndKick(1);
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+            while (!driver.reap(u)) {
+                assertTrue(System.nanoTime() < deadline, "request " + i + " never came back");
+                Thread.onSpinWait();
+            }
+            long due = System.nanoTime() + 10_000;
+            while (System.nanoTime() < due) {
+                Thread.onSpinWait();
+            }
+        }
+        long kicksAtDepthOne = driver.kicks();
+        // all but the probes (1 sleep in COALESCE_PROBE_EVERY); without the gate 49-79 % of the requests kicked here
+        assertTrue(kicksAtDepthOne > n * 9 / 10, "it slept on the kick: " + kicksAtDepthOne + " kicks for " + n);
+        int m = 4000;
+        assertEquals(m, paced(m, 5_000));
+        assertTrue(driver.kicks() - kicksAtDepthOne < m / 4,
+                (driver.kicks() - kicksAtDepthOne) + " kicks for " + m + " requests 5 us apart");
+        assertTrue(poller.isRunning());
+    }
+
     @ParameterizedTest(name = "packed={0} eventIdx={1}")
     @ValueSource(strings = {"false,false", "false,true", "true,false", "true,true"})
     void servesBurstsAfterSleepingOnTheKick(String mode) throws InterruptedException {

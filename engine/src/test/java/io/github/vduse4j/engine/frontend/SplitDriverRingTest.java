@@ -165,6 +165,37 @@ class SplitDriverRingTest {
         assertTrue(ring.firstDeviceFault().contains("moved by 5 with 1"), ring.firstDeviceFault());
     }
 
+    /**
+     * The elements up to the used index read once are reaped from that read (one load of the device's line per batch,
+     * not per element); the next read, when they are all reaped, still gets the §2.7.8 check. The device rewinds the
+     * index after publishing 3: the driver, which already read 3, reaps all 3, then sees the rewound index as a jump.
+     */
+    @Test
+    void aBatchIsReapedOnOneReadOfTheUsedIndexAndTheNextReadIsStillChecked() {
+        int[] heads = new int[3];
+        for (int i = 0; i < heads.length; i++) {   // one-descriptor chains: three fit the 8-entry table
+            heads[i] = ring.add(new long[] {mem.gpaOf(data + 1024L * i)}, new int[] {512}, new boolean[] {true}, 1, i);
+        }
+        ring.flush();
+        for (int h : heads) {
+            assertEquals(h, pop());
+            dev.complete(h, 1);
+        }
+        dev.publish();
+        assertTrue(ring.reap(), "the first reap reads used idx 3");
+        MemorySegment used = view(ring.deviceAreaAddress(), usedRingBytes(SIZE));
+        used.set(S16, USED_IDX, (short) 0x8000);   // a hostile index: 0x8000 - 1 ahead of the driver
+        assertTrue(ring.hasUsed());
+        assertTrue(ring.reap());
+        assertTrue(ring.reap());
+        assertEquals(heads[2], ring.usedId(), "the third element, reaped from the first read");
+        assertEquals(0, ring.deviceFaults());
+        assertFalse(ring.reap(), "the next read sees the jump");
+        assertEquals(1, ring.deviceFaults());
+        assertTrue(ring.broken());
+        assertTrue(ring.firstDeviceFault().contains("with 0"), ring.firstDeviceFault());
+    }
+
     @Test
     void aLengthBeyondTheWritablePartIsCountedAndClamped() {
         int head = add();

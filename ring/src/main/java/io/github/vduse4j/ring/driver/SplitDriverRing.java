@@ -53,6 +53,12 @@ public final class SplitDriverRing implements DriverRing {
     private int publishedAvail;
     private int numAdded;
     private int lastUsed;
+    /**
+     * The used index as last read from the ring (checked then: not ahead of what was in flight): the elements between
+     * {@code lastUsed} and it are reaped without another read of the device's line (DPDK's virtio reads used->idx once
+     * per burst, for the same reason); the ring is read again only when they are all reaped.
+     */
+    private int seenUsed;
     private boolean noInterrupt;
     private boolean broken;
     private int usedId;
@@ -108,7 +114,7 @@ public final class SplitDriverRing implements DriverRing {
         freeHead = 0;
         numFree = size;
         inflight = 0;
-        availIdx = publishedAvail = lastUsed = numAdded = 0;
+        availIdx = publishedAvail = lastUsed = seenUsed = numAdded = 0;
         noInterrupt = false;
         broken = false;
         faults.clear();
@@ -125,7 +131,7 @@ public final class SplitDriverRing implements DriverRing {
         if (inflight != 0 || numAdded != 0) {
             throw new IllegalStateException("startAt on a ring in use");
         }
-        availIdx = publishedAvail = lastUsed = index & 0xffff;
+        availIdx = publishedAvail = lastUsed = seenUsed = index & 0xffff;
         U16.set(avail, AVAIL_IDX, (short) availIdx);
         U16.set(used, USED_IDX, (short) availIdx);
         if (eventIdx) {
@@ -276,7 +282,7 @@ public final class SplitDriverRing implements DriverRing {
 
     @Override
     public boolean hasUsed() {
-        return lastUsed != ((short) U16.getAcquire(used, USED_IDX) & 0xffff);
+        return lastUsed != seenUsed || lastUsed != ((short) U16.getAcquire(used, USED_IDX) & 0xffff);
     }
 
     @Override
@@ -284,18 +290,22 @@ public final class SplitDriverRing implements DriverRing {
         if (broken) {
             return false;
         }
-        // §2.7.14 / Linux more_used_split() + virtio_rmb(): the acquire load pairs with the device's release of idx.
-        final int idx = (short) U16.getAcquire(used, USED_IDX) & 0xffff;
-        if (idx == lastUsed) {
-            return false;
-        }
-        // §2.7.8: the device adds one used element per buffer it was given; an index further ahead than the buffers
-        // in flight points at elements it never wrote.
-        final int pending = (idx - lastUsed) & 0xffff;
-        if (pending > inflight) {
-            faults.record(DeviceFaults.USED_INDEX_JUMP, -1, pending, inflight);
-            broken = true;
-            return false;
+        if (seenUsed == lastUsed) {
+            // §2.7.14 / Linux more_used_split() + virtio_rmb(): the acquire load pairs with the device's release of
+            // idx; it also orders the reads of every element up to idx, so those reaped later need no new load.
+            final int idx = (short) U16.getAcquire(used, USED_IDX) & 0xffff;
+            if (idx == lastUsed) {
+                return false;
+            }
+            // §2.7.8: the device adds one used element per buffer it was given; an index further ahead than the
+            // buffers in flight points at elements it never wrote.
+            final int pending = (idx - lastUsed) & 0xffff;
+            if (pending > inflight) {
+                faults.record(DeviceFaults.USED_INDEX_JUMP, -1, pending, inflight);
+                broken = true;
+                return false;
+            }
+            seenUsed = idx;
         }
         final long off = USED_RING + (long) USED_ELEM_SIZE * (lastUsed & mask);
         final int id = used.get(U32, off);
@@ -371,7 +381,7 @@ public final class SplitDriverRing implements DriverRing {
     @Override
     public boolean pollAfterEnable() {
         VarHandle.fullFence();   // Linux virtqueue_poll_split(): virtio_mb() then compare with used->idx
-        return lastUsed != ((short) U16.get(used, USED_IDX) & 0xffff);
+        return lastUsed != seenUsed || lastUsed != ((short) U16.get(used, USED_IDX) & 0xffff);
     }
 
     @Override
