@@ -13,7 +13,7 @@ import picocli.CommandLine.Command;
  * <p>picocli builds a command's model from its annotations by reflection when the command is added (a dynamic proxy per
  * annotation; picocli's own classes are Java 5 class files, which the AOT cache skips), about two thirds of a CLI
  * start. So only the command named first is added ({@link #COMMANDS}); help, {@code --version}, a missing or
- * unknown command get all of them (the usage lists them, and picocli suggests the nearest name).
+ * unknown command get all of them (the usage lists them all).
  */
 @Command(name = "vduse4j", mixinStandardHelpOptions = true, version = "vduse4j 0.1.0",
         description = "Serve virtio-blk devices from userspace over VDUSE or vhost-user.")
