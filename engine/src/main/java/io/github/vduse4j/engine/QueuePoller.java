@@ -147,7 +147,7 @@ public final class QueuePoller implements Runnable {
         // COALESCE: requests found by the first pass after a timer sleep that found some (x16, a moving average over
         // about 4 wake-ups); it starts where coalescing pays, and a queue depth of 1 brings it down to 16
         int perWakeX16 = 2 * COALESCE_MIN_PER_WAKE_X16;
-        int sleepsSinceProbe = 0;   // COALESCE: kick sleeps since the last timer sleep
+        int sleepsSinceProbe = 0;   // COALESCE: times the kick was chosen over the timer since the last timer sleep
         boolean woke = false;   // the last thing done was a timer sleep
         q.disableNotifications();
         long idleSince = 0;     // when the ring went empty with nothing to wait for (0: not idle)
