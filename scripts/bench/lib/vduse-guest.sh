@@ -31,7 +31,7 @@ wait_dev() { # wait_dev NAME: sets dev to /dev/vdX of vdpa device NAME
     dev=
     for _ in $(seq 300); do
         dev=$(ls /sys/bus/vdpa/devices/"$1"/virtio*/block 2>/dev/null) && [ -b "/dev/$dev" ] && { dev=/dev/$dev; return 0; }
-        dev=; sleep 0.1
+        dev=; nap 0.1
     done
     return 1
 }
@@ -68,7 +68,7 @@ abort_run() { # a run that cannot go on: diagnostics, then "BENCH-ABORT class=C"
     # host reports it as a warning), otherwise "other" (a hang or a crash that may be ours: the benchmark fails).
     local class=other
     if crash_reported; then # a crashing JVM is still writing its report: let it end
-        for _ in $(seq 600); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        for _ in $(seq 600); do kill -0 "$pid" 2>/dev/null || break; nap 0.1; done
     fi
     hang_diagnostics
     # the known crash only: a live, stuck export, no report, or any other crash report may be ours
@@ -110,7 +110,7 @@ qsd_export() { # qsd_export QUEUES BLOCKDEV-OPTIONS: qemu-storage-daemon vduse-b
     ${BACKEND_CPU:+taskset -c "$BACKEND_CPU"} qemu-storage-daemon --blockdev "$2" \
         --export type=vduse-blk,id=e0,node-name=n0,name=qsd0,writable=on,num-queues="$1",queue-size=256 >/tmp/qsd.log 2>&1 &
     pid=$!
-    for _ in $(seq 100); do [ -c /dev/vduse/qsd0 ] && break; sleep 0.1; done
+    for _ in $(seq 100); do [ -c /dev/vduse/qsd0 ] && break; nap 0.1; done
     vdpa dev add name qsd0 mgmtdev vduse && wait_dev qsd0 && return 0
     echo "BENCH-ERROR qemu-storage-daemon export did not come up: $(tr '\n' ' ' </tmp/qsd.log)"
     return 1
@@ -126,7 +126,7 @@ ours_export() { # ours_export LABEL EXPORT-OPTIONS...: vduse4j export as $dev
     JAVA_OPTS="$EXPORT_JAVA_OPTS" "$D/bin/vduse4j" export --name v4j0 --queue-size 256 ${BACKEND_CPU:+--cpus "$BACKEND_CPU"} "$@" \
         >/tmp/v4j.out 2>/tmp/v4j.err &
     pid=$!
-    for _ in $(seq 600); do [ -s /tmp/v4j.out ] && break; kill -0 $pid 2>/dev/null || break; sleep 0.1; done
+    for _ in $(seq 600); do [ -s /tmp/v4j.out ] && break; kill -0 $pid 2>/dev/null || break; nap 0.1; done
     dev=$(head -n 1 /tmp/v4j.out)
     [ -b "$dev" ] && return 0
     if kill -0 $pid 2>/dev/null; then # alive but silent for 60 s: stuck, like a run whose I/O never completes
@@ -144,7 +144,7 @@ ours_export() { # ours_export LABEL EXPORT-OPTIONS...: vduse4j export as $dev
 
 ours_stop() { # ours_stop LABEL: SIGTERM, then at most 60 s for a clean exit before reporting and killing
     kill -TERM $pid
-    for _ in $(seq 600); do kill -0 $pid 2>/dev/null || break; sleep 0.1; done
+    for _ in $(seq 600); do kill -0 $pid 2>/dev/null || break; nap 0.1; done
     if kill -0 $pid 2>/dev/null; then
         echo "BENCH-ERROR $1 did not stop within 60 s: $(tr '\n' ' ' </tmp/v4j.err)"
         kill -9 $pid

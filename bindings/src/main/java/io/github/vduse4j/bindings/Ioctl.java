@@ -37,8 +37,12 @@ public final class Ioctl {
 
     private static final MethodHandle IOCTL_LONG = Libc.downcall("ioctl",
             FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_LONG, JAVA_LONG), Libc.variadicFrom(2));
-    private static final MethodHandle IOCTL_POINTER = Libc.downcall("ioctl",
-            FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_LONG, ADDRESS), Libc.variadicFrom(2));
+    private static final FunctionDescriptor IOCTL_WITH_POINTER =
+            FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_LONG, ADDRESS);
+    private static final MethodHandle IOCTL_POINTER = Libc.downcall("ioctl", IOCTL_WITH_POINTER, Libc.variadicFrom(2));
+    /** Without errno capture, for {@link #ioctlRepeatableRaw}. */
+    private static final MethodHandle IOCTL_POINTER_FAST =
+            Libc.downcallWithoutErrno("ioctl", IOCTL_WITH_POINTER, Libc.variadicFrom(2));
 
     /** Names a request code. */
     public static Request request(String name, long code) {
@@ -113,6 +117,25 @@ public final class Ioctl {
         int r;
         try {
             r = (int) IOCTL_POINTER.invokeExact(st.capture, fd, request, arg);
+        } catch (Throwable t) {
+            throw Libc.unexpected(t);
+        }
+        Reference.reachabilityFence(arg);
+        return r < 0 ? -st.errno() : r;
+    }
+
+    /**
+     * As {@link #ioctlRaw(CallState, int, long, MemorySegment)}, for an ioctl that a failure leaves without effect
+     * (VDUSE_VQ_INJECT_IRQ): issued without errno capture, which allocates nothing under C1, and repeated with it only
+     * when it fails, to learn errno ({@code Libc.downcallWithoutErrno}).
+     */
+    public static int ioctlRepeatableRaw(CallState st, int fd, long request, MemorySegment arg) {
+        int r;
+        try {
+            r = (int) IOCTL_POINTER_FAST.invokeExact(fd, request, arg);
+            if (r == -1) {
+                r = (int) IOCTL_POINTER.invokeExact(st.capture, fd, request, arg);
+            }
         } catch (Throwable t) {
             throw Libc.unexpected(t);
         }

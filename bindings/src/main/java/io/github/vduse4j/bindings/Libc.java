@@ -49,6 +49,25 @@ final class Libc {
         return LINKER.downcallHandle(symbol, descriptor, all);
     }
 
+    /**
+     * Links a libc function without errno capture, for the hot path's repeatable calls: the JDK's capturing handle
+     * makes a slice of the capture segment per call ({@code SharedUtils.checkCaptureSegment}), which C2's escape
+     * analysis removes and C1 (the TCG guest's only compiler, docs/benchmarks.md "The guest JVM crash") does not:
+     * ~40 bytes per request and young GCs during I/O in the guest ({@code scripts/bench/gc-during-fio}). A caller
+     * issues the call through this handle and, only when it returns -1, issues it again through the
+     * {@link #downcall capturing} one to learn errno; so it may do this only for calls that a failure leaves without
+     * effect, so that repeating one is what a caller retrying it would do: pread and pwrite at a position, read and
+     * write (nothing moved on -1: an eventfd, the VDUSE device's messages), poll, and the ioctls that say so
+     * ({@link Ioctl#ioctlRepeatableRaw}). A repeat that succeeds (the eventfd became readable meanwhile) is returned
+     * as the result.
+     */
+    @SuppressWarnings("restricted")
+    static MethodHandle downcallWithoutErrno(String name, FunctionDescriptor descriptor, Linker.Option... options) {
+        MemorySegment symbol = LOOKUP.find(name)
+                .orElseThrow(() -> new UnsatisfiedLinkError("libc has no symbol " + name));
+        return LINKER.downcallHandle(symbol, descriptor, options);
+    }
+
     /** Marks the arguments from {@code index} on as variadic (for {@code open}, {@code ioctl}, {@code syscall}). */
     static Linker.Option variadicFrom(int index) {
         return Linker.Option.firstVariadicArg(index);

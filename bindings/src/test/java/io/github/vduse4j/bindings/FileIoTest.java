@@ -131,6 +131,27 @@ class FileIoTest {
         }
     }
 
+    /**
+     * preadRaw / pwriteRaw go through a handle without errno capture and repeat a failed call through the capturing
+     * one (Libc.downcallWithoutErrno): the errno of a failure still comes back, and success needs no second call.
+     */
+    @Test
+    void positionedIoFailuresStillReturnTheirErrno() {
+        int efd = EventFd.create(0, EventFd.EFD_CLOEXEC | EventFd.EFD_NONBLOCK);
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment buf = arena.allocate(4096);
+            CallState st = new CallState();
+            assertEquals(-Errno.EBADF, FileIo.preadRaw(st, -1, buf, 0, 4096, 0));
+            assertEquals(-Errno.EBADF, FileIo.pwriteRaw(st, -1, buf, 0, 4096, 0));
+            assertEquals(-Errno.ESPIPE, FileIo.preadRaw(st, efd, buf, 0, 8, 0), "an eventfd has no position");
+            assertEquals(-Errno.ESPIPE, FileIo.pwriteRaw(st, efd, buf, 0, 8, 0));
+            ErrnoException e = assertThrows(ErrnoException.class, () -> FileIo.pread(efd, buf, 0, 8, 0));
+            assertEquals(Errno.ESPIPE, e.errno());
+        } finally {
+            FileIo.close(efd);
+        }
+    }
+
     @Test
     void buffersAreCheckedBeforeTheCall() {
         try (Arena arena = Arena.ofConfined()) {

@@ -13,9 +13,13 @@ public record PollerSettings(PollMode mode, long maxSpinNanos, long spinBreakEve
     /**
      * The adaptive window's default CPU gate ({@link SpinWindow}): none. A gate at about what one sleep and wake-up
      * cost the poller's CPU (~4 µs on the 2-vCPU development VM: --poll event's CPU per request less the request's
-     * own work) matches --poll event's CPU at fixed rates, but shut on closed-loop QD32 too (a batch's turnaround
-     * in the frontend is longer than that) and cost it most of its IOPS in 2 of 3 rounds (docs/benchmarks.md "CPU per
-     * request at a fixed rate"), so it is an option ({@code --spin-break-even-us}), not the default.
+     * own work) brings light-load CPU to --poll event's (an open-loop QD1 at 10 % of qemu-storage-daemon's maximum:
+     * 0.95x the peer's CPU per request, where the ungated window takes 3.4x) and, since it leaves batching drivers
+     * the full window, keeps closed-loop QD32 at 0.5-0.9x the ungated IOPS (4.5x qemu-storage-daemon's). It is not
+     * the default because the gaps it sleeps through are the ones that pay in a small VM: in the TCG guest a wake-up
+     * takes 24-74 µs and fio's QD1 turnaround ~200 µs, so spinning through it is what keeps QD1 at the peer's
+     * (the 4 µs gate: 0.66x the peer's QD1 IOPS, against 1.01x ungated; docs/benchmarks.md "The CPU gate
+     * refined"). It is an option ({@code --spin-break-even-us}).
      */
     public static final long SPIN_BREAK_EVEN_NANOS = 0;
     /** {@link PollMode#COALESCE}'s default timer period: 20 µs. */

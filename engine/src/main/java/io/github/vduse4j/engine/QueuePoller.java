@@ -154,6 +154,7 @@ public final class QueuePoller implements Runnable {
         boolean slept = false;  // whether this idle period ended in a sleep
         long stalledSince = 0;  // INFLIGHT: when the in-flight work last stopped making progress (0: it is)
         boolean quiet = false;  // the handler's completion signals are suppressed (quietCompletions)
+        int servedInBusy = 0;   // requests served since the ring last went empty (SpinWindow.busyEnded)
         while (true) {
             int cmd = command;
             if (cmd != RUN) {
@@ -166,6 +167,7 @@ public final class QueuePoller implements Runnable {
             }
             int served = h.process(q, BATCH);
             if (served > 0) {
+                servedInBusy += served;
                 if (woke) {
                     perWakeX16 += (served * 16 - perWakeX16) >> 2;
                     woke = false;
@@ -207,6 +209,8 @@ public final class QueuePoller implements Runnable {
             } else {
                 if (idleSince == 0) {
                     idleSince = now;
+                    window.busyEnded(servedInBusy);
+                    servedInBusy = 0;
                 }
                 if (!slept && now - idleSince < window.nanos()) {
                     Thread.onSpinWait(); // poll the empty ring a little longer before sleeping

@@ -27,6 +27,17 @@ package io.github.vduse4j.engine;
  * twice a wake-up. Requests that come back faster than a wake-up costs on average (a closed-loop QD1 driver, a busy
  * queue) keep the full adaptive window: a rare long gap among them is still caught. A gated spin that catches a
  * short gap measures it without any wake-up in it, so the mean falls again once the driver speeds up.
+ *
+ * <p>Two refinements of the gate (issue 18, the 10 % load rows). A gated spin that keeps finding nothing costs the
+ * break-even on every request for no gain (an open-loop QD1 at 16k IOPS: 60 us gaps, each paying the spin and the
+ * wake-up), so after {@link #GATED_MISSES} gated spins in a row that ended in a sleep the poller sleeps at once, but
+ * for one period in {@link #GATED_PROBE_EVERY} that still spins the break-even: a probe that catches the driver (it
+ * sped up) brings the gated spin back on every period, and the mean then opens the gate. And a driver that submits
+ * in batches (at least {@link #BATCH_X16}/16 requests per busy period on average: a closed-loop QD32 frontend
+ * resubmitting what completed) keeps the full window whatever the mean: its gap is its batch turnaround, the kick a
+ * sleep would make it pay is on its own critical path, and a gate that shut there cost closed-loop QD32 most of its
+ * IOPS (docs/benchmarks.md "CPU per request at a fixed rate"). Requests that come one per busy period with long gaps
+ * between them are the open-loop trickle the gate is for.
  */
 final class SpinWindow {
     /** Smallest window once it grows (QEMU's poll-grow starts at 4 µs too). */
@@ -36,6 +47,15 @@ final class SpinWindow {
 
     /** The mean idle period's moving-average weight: 1/2^MEAN_SHIFT per period. */
     static final int MEAN_SHIFT = 3;
+    /** Gated spins in a row that ended in a sleep before the gate stops spinning but for its probes. */
+    static final int GATED_MISSES = 4;
+    /** While gated spins keep missing, one idle period in this many (a power of 2) spins the break-even. */
+    static final int GATED_PROBE_EVERY = 8;
+    /**
+     * Requests per busy period (x16, fixed point; a moving average, weight 1/4) from which the driver counts as
+     * submitting in batches: the gate stays open.
+     */
+    static final int BATCH_X16 = 48;
 
     private final long maxNanos;
     /** The CPU gate's break-even (0: no gate). */
@@ -45,6 +65,12 @@ final class SpinWindow {
     private long nanos;
     private int sleepsInARow;
     private boolean probing;
+    /** Requests per busy period (x16), a moving average. */
+    private int perBusyX16 = 16;
+    /** Gated idle periods in a row that ended in a sleep (at most GATED_MISSES). */
+    private int gatedMisses;
+    /** Idle periods seen (wraps; only its low bits pick the gated probes). */
+    private int periods;
 
     /** A window adapting up to {@code maxNanos}, starting at 32 µs (or the maximum if lower); 0: never spins. */
     SpinWindow(long maxNanos) {
@@ -67,12 +93,31 @@ final class SpinWindow {
      */
     long nanos() {
         long n = probing ? maxNanos : nanos;
-        return gated() ? Math.min(n, breakEvenNanos) : n;
+        if (!gated()) {
+            return n;
+        }
+        if (gatedMisses >= GATED_MISSES && !probing && (periods & (GATED_PROBE_EVERY - 1)) != 0) {
+            return 0;   // the gated spins kept missing: sleep at once, but for the probes
+        }
+        return Math.min(n, breakEvenNanos);
     }
 
-    /** True while the CPU gate caps the spin: the mean idle period is longer than the break-even. */
+    /**
+     * True while the CPU gate caps the spin: the mean idle period is longer than the break-even and the driver does
+     * not submit in batches.
+     */
     boolean gated() {
-        return breakEvenNanos > 0 && meanIdleNanos > breakEvenNanos;
+        return breakEvenNanos > 0 && meanIdleNanos > breakEvenNanos && perBusyX16 < BATCH_X16;
+    }
+
+    /** The requests per busy period (x16, a moving average) that tell a batching driver (tests, stats). */
+    int perBusyX16() {
+        return perBusyX16;
+    }
+
+    /** A busy period ended (the ring went empty) after serving {@code served} requests. */
+    void busyEnded(int served) {
+        perBusyX16 += (Math.min(served, 1 << 20) * 16 - perBusyX16) >> 2;
     }
 
     /** The mean idle period (ns) the CPU gate compares with the break-even (tests, stats). */
@@ -98,6 +143,12 @@ final class SpinWindow {
         if (maxNanos == 0) {
             return;
         }
+        if (gated()) {
+            gatedMisses = slept ? Math.min(gatedMisses + 1, GATED_MISSES) : 0;
+        } else {
+            gatedMisses = 0;
+        }
+        periods++;
         meanIdleNanos += (Math.max(0, waitedNanos) - meanIdleNanos) >> MEAN_SHIFT;
         boolean probe = probing;
         probing = false;

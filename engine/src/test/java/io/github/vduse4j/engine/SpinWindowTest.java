@@ -179,4 +179,73 @@ class SpinWindowTest {
             assertFalse(w.gated());
         }
     }
+
+    /**
+     * An open-loop trickle slower than the break-even (a request every 60 us, wake-ups 10 us): once
+     * {@link SpinWindow#GATED_MISSES} gated spins in a row found nothing, the poller sleeps at once but for one
+     * period in {@link SpinWindow#GATED_PROBE_EVERY}, so the spin costs an eighth of the break-even per request.
+     */
+    @Test
+    void aGateWhoseSpinsKeepMissingSleepsAtOnceButForItsProbes() {
+        SpinWindow w = new SpinWindow(MAX, BREAK_EVEN);
+        for (int i = 0; i < 100; i++) {
+            w.busyEnded(1);
+            period(w, 60_000, 10_000);
+        }
+        long spun = 0;
+        int spinning = 0, periods = 800;
+        for (int i = 0; i < periods; i++) {
+            w.busyEnded(1);
+            spun += w.nanos();
+            spinning += w.nanos() > 0 ? 1 : 0;
+            assertFalse(period(w, 60_000, 10_000), "period " + i);
+        }
+        assertTrue(w.gated());
+        assertEquals(periods / SpinWindow.GATED_PROBE_EVERY, spinning, "one probe per " + SpinWindow.GATED_PROBE_EVERY);
+        assertEquals(periods / SpinWindow.GATED_PROBE_EVERY * BREAK_EVEN, spun, "each probe spins the break-even");
+    }
+
+    /** A sleeping gate's probe that catches a driver which sped up brings the spin back, then the full window. */
+    @Test
+    void aProbeThatCatchesTheDriverBringsTheSpinBack() {
+        SpinWindow w = new SpinWindow(MAX, BREAK_EVEN);
+        for (int i = 0; i < 200; i++) {
+            period(w, 60_000, 10_000);
+        }
+        assertTrue(w.gated(), "the slow trickle shut the gate");
+        int firstCatch = -1;
+        for (int i = 0; i < 100; i++) {
+            boolean caught = period(w, 1_000, 10_000);
+            if (caught && firstCatch < 0) {
+                firstCatch = i;
+            } else if (firstCatch >= 0) {
+                assertTrue(caught, "after the first catch every period is caught: " + i);
+            }
+        }
+        assertTrue(firstCatch >= 0 && firstCatch < SpinWindow.GATED_PROBE_EVERY, "a probe caught it: " + firstCatch);
+        assertFalse(w.gated(), "and the mean opened the gate: " + w.meanIdle());
+    }
+
+    /**
+     * A closed-loop QD32 frontend: 32 requests per busy period, a batch turnaround of 20 us (longer than the
+     * break-even) and wake-ups of 10 us. The gate stays open (the full window catches every turnaround); the same gaps
+     * one request at a time are the trickle the gate is for.
+     */
+    @Test
+    void aBatchingDriverKeepsTheFullWindow() {
+        SpinWindow batches = new SpinWindow(MAX, BREAK_EVEN), trickle = new SpinWindow(MAX, BREAK_EVEN);
+        int caught = 0;
+        for (int i = 0; i < 1000; i++) {
+            batches.busyEnded(32);
+            trickle.busyEnded(1);
+            boolean c = period(batches, 20_000, 10_000);
+            if (i >= 100) {
+                caught += c ? 1 : 0;
+            }
+            period(trickle, 20_000, 10_000);
+        }
+        assertEquals(900, caught, "every batch turnaround caught after warm-up");
+        assertFalse(batches.gated(), "batches keep the gate open: " + batches.perBusyX16() + "/16 per busy period");
+        assertTrue(trickle.gated() && trickle.nanos() <= BREAK_EVEN, "one request per busy period: gated");
+    }
 }

@@ -138,7 +138,8 @@ final class ExportCommand implements Callable<Integer> {
 
     @Option(names = "--spin-break-even-us", paramLabel = "US",
             description = "adaptive polling: while idle periods average more than US microseconds, spin at most US"
-                    + " before sleeping (about what a wake-up costs the CPU; 0: always the adaptive window;"
+                    + " before sleeping, and sleep at once after spins that keep missing (about what a wake-up costs"
+                    + " the CPU; drivers that submit in batches keep the window; 0: always the adaptive window;"
                     + " default: " + PollerSettings.SPIN_BREAK_EVEN_NANOS / 1000 + ")")
     Long spinBreakEvenMicros;
 

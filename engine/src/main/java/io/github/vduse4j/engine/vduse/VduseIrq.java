@@ -26,7 +26,7 @@ final class VduseIrq implements DriverNotifier {
     /** Poller thread only. */
     @Override
     public void notifyDriver() {
-        if (Ioctl.ioctlRaw(state, deviceFd, INJECT_IRQ, index) < 0) {
+        if (Ioctl.ioctlRepeatableRaw(state, deviceFd, INJECT_IRQ, index) < 0) {
             failures++;
         }
     }
