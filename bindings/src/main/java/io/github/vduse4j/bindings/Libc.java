@@ -42,11 +42,9 @@ final class Libc {
     /** Links a libc function; the handle takes the capture segment as its first argument. */
     @SuppressWarnings("restricted")
     static MethodHandle downcall(String name, FunctionDescriptor descriptor, Linker.Option... options) {
-        MemorySegment symbol = LOOKUP.find(name)
-                .orElseThrow(() -> new UnsatisfiedLinkError("libc has no symbol " + name));
         Linker.Option[] all = Arrays.copyOf(options, options.length + 1);
         all[options.length] = CAPTURE_ERRNO;
-        return LINKER.downcallHandle(symbol, descriptor, all);
+        return LINKER.downcallHandle(symbol(name), descriptor, all);
     }
 
     /**
@@ -63,9 +61,11 @@ final class Libc {
      */
     @SuppressWarnings("restricted")
     static MethodHandle downcallWithoutErrno(String name, FunctionDescriptor descriptor, Linker.Option... options) {
-        MemorySegment symbol = LOOKUP.find(name)
-                .orElseThrow(() -> new UnsatisfiedLinkError("libc has no symbol " + name));
-        return LINKER.downcallHandle(symbol, descriptor, options);
+        return LINKER.downcallHandle(symbol(name), descriptor, options);
+    }
+
+    private static MemorySegment symbol(String name) {
+        return LOOKUP.find(name).orElseThrow(() -> new UnsatisfiedLinkError("libc has no symbol " + name));
     }
 
     /** Marks the arguments from {@code index} on as variadic (for {@code open}, {@code ioctl}, {@code syscall}). */

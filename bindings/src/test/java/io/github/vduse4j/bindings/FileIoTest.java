@@ -133,7 +133,7 @@ class FileIoTest {
 
     /**
      * preadRaw / pwriteRaw go through a handle without errno capture and repeat a failed call through the capturing
-     * one (Libc.downcallWithoutErrno): the errno of a failure still comes back, and success needs no second call.
+     * one (Libc.downcallWithoutErrno): the errno of a failure still comes back, through the raw and the throwing API.
      */
     @Test
     void positionedIoFailuresStillReturnTheirErrno() {
