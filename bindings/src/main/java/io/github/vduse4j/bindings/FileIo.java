@@ -69,15 +69,14 @@ public final class FileIo {
     private static final FunctionDescriptor TRANSFER = FunctionDescriptor.of(JAVA_LONG, JAVA_INT, JAVA_LONG, JAVA_LONG);
     /** {@code ssize_t pread/pwrite(int, void *, size_t, off_t)}. */
     private static final FunctionDescriptor POSITIONED = TRANSFER.appendArgumentLayouts(JAVA_LONG);
-    private static final MethodHandle READ = Libc.downcall("read", TRANSFER);
-    private static final MethodHandle WRITE = Libc.downcall("write", TRANSFER);
-    private static final MethodHandle PREAD = Libc.downcall("pread", POSITIONED);
-    private static final MethodHandle PWRITE = Libc.downcall("pwrite", POSITIONED);
-    /** Without errno capture (no allocation under C1); on -1 the call is repeated through the capturing handle. */
-    private static final MethodHandle READ_FAST = Libc.downcallWithoutErrno("read", TRANSFER);
-    private static final MethodHandle WRITE_FAST = Libc.downcallWithoutErrno("write", TRANSFER);
-    private static final MethodHandle PREAD_FAST = Libc.downcallWithoutErrno("pread", POSITIONED);
-    private static final MethodHandle PWRITE_FAST = Libc.downcallWithoutErrno("pwrite", POSITIONED);
+    /*
+     * Captured only when they fail (no allocation under C1; a failed transfer moved nothing, so its repeat is what a
+     * caller would do): Libc.downcallRepeatedForErrno.
+     */
+    private static final MethodHandle READ = Libc.downcallRepeatedForErrno("read", TRANSFER);
+    private static final MethodHandle WRITE = Libc.downcallRepeatedForErrno("write", TRANSFER);
+    private static final MethodHandle PREAD = Libc.downcallRepeatedForErrno("pread", POSITIONED);
+    private static final MethodHandle PWRITE = Libc.downcallRepeatedForErrno("pwrite", POSITIONED);
     private static final MethodHandle FTRUNCATE = Libc.downcall("ftruncate",
             FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_LONG));
     private static final MethodHandle FALLOCATE = Libc.downcall("fallocate",
@@ -299,12 +298,7 @@ public final class FileIo {
         long address = Libc.address(buf, offset, length);
         long r;
         try {
-            r = (long) PREAD_FAST.invokeExact(fd, address, length, position);
-            if (r == -1) {
-                // errno only from a capturing call (FFM-RULES 11): a failed positioned transfer moved nothing, so it
-                // is issued again, capturing this time (Libc.downcallWithoutErrno)
-                r = (long) PREAD.invokeExact(st.capture, fd, address, length, position);
-            }
+            r = (long) PREAD.invokeExact(st.capture, fd, address, length, position);
         } catch (Throwable t) {
             throw Libc.unexpected(t);
         }
@@ -317,12 +311,7 @@ public final class FileIo {
         long address = Libc.address(buf, offset, length);
         long r;
         try {
-            r = (long) PWRITE_FAST.invokeExact(fd, address, length, position);
-            if (r == -1) {
-                // errno only from a capturing call (FFM-RULES 11): a failed positioned transfer moved nothing, so it
-                // is issued again, capturing this time (Libc.downcallWithoutErrno)
-                r = (long) PWRITE.invokeExact(st.capture, fd, address, length, position);
-            }
+            r = (long) PWRITE.invokeExact(st.capture, fd, address, length, position);
         } catch (Throwable t) {
             throw Libc.unexpected(t);
         }
@@ -356,10 +345,7 @@ public final class FileIo {
     static long readAddress(CallState st, int fd, long address, long length) {
         long r;
         try {
-            r = (long) READ_FAST.invokeExact(fd, address, length);
-            if (r == -1) { // errno from a capturing repeat: a failed transfer moved nothing (Libc.downcallWithoutErrno)
-                r = (long) READ.invokeExact(st.capture, fd, address, length);
-            }
+            r = (long) READ.invokeExact(st.capture, fd, address, length);
         } catch (Throwable t) {
             throw Libc.unexpected(t);
         }
@@ -370,10 +356,7 @@ public final class FileIo {
     static long writeAddress(CallState st, int fd, long address, long length) {
         long r;
         try {
-            r = (long) WRITE_FAST.invokeExact(fd, address, length);
-            if (r == -1) { // errno from a capturing repeat: a failed transfer moved nothing (Libc.downcallWithoutErrno)
-                r = (long) WRITE.invokeExact(st.capture, fd, address, length);
-            }
+            r = (long) WRITE.invokeExact(st.capture, fd, address, length);
         } catch (Throwable t) {
             throw Libc.unexpected(t);
         }

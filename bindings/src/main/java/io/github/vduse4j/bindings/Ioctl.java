@@ -40,9 +40,9 @@ public final class Ioctl {
     private static final FunctionDescriptor IOCTL_WITH_POINTER =
             FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_LONG, ADDRESS);
     private static final MethodHandle IOCTL_POINTER = Libc.downcall("ioctl", IOCTL_WITH_POINTER, Libc.variadicFrom(2));
-    /** Without errno capture, for {@link #ioctlRepeatableRaw}. */
-    private static final MethodHandle IOCTL_POINTER_FAST =
-            Libc.downcallWithoutErrno("ioctl", IOCTL_WITH_POINTER, Libc.variadicFrom(2));
+    /** Captured only when it fails, for {@link #ioctlRepeatableRaw} (Libc.downcallRepeatedForErrno). */
+    private static final MethodHandle IOCTL_POINTER_REPEATED =
+            Libc.downcallRepeatedForErrno("ioctl", IOCTL_WITH_POINTER, Libc.variadicFrom(2));
 
     /** Names a request code. */
     public static Request request(String name, long code) {
@@ -127,15 +127,12 @@ public final class Ioctl {
     /**
      * As {@link #ioctlRaw(CallState, int, long, MemorySegment)}, for an ioctl that a failure leaves without effect
      * (VDUSE_VQ_INJECT_IRQ): issued without errno capture, which allocates nothing under C1, and repeated with it only
-     * when it fails, to learn errno ({@code Libc.downcallWithoutErrno}).
+     * when it fails, to learn errno ({@code Libc.downcallRepeatedForErrno}).
      */
     public static int ioctlRepeatableRaw(CallState st, int fd, long request, MemorySegment arg) {
         int r;
         try {
-            r = (int) IOCTL_POINTER_FAST.invokeExact(fd, request, arg);
-            if (r == -1) {
-                r = (int) IOCTL_POINTER.invokeExact(st.capture, fd, request, arg);
-            }
+            r = (int) IOCTL_POINTER_REPEATED.invokeExact(st.capture, fd, request, arg);
         } catch (Throwable t) {
             throw Libc.unexpected(t);
         }

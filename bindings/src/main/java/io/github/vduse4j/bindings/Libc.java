@@ -7,8 +7,11 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.StructLayout;
 import java.lang.foreign.SymbolLookup;
 import java.lang.invoke.MethodHandle;
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.MethodType;
 import java.lang.invoke.VarHandle;
 import java.util.Arrays;
+import java.util.List;
 import java.util.Objects;
 
 /**
@@ -39,6 +42,10 @@ final class Libc {
     /** For short calls that never block: the thread stays in Java state (no heap segments passed). */
     static final Linker.Option CRITICAL = Linker.Option.critical(false);
 
+    /** {@code r == -1} for int and long results, the test of {@link #downcallRepeatedForErrno}. */
+    private static final MethodHandle INT_IS_MINUS_ONE = isMinusOne(int.class);
+    private static final MethodHandle LONG_IS_MINUS_ONE = isMinusOne(long.class);
+
     /** Links a libc function; the handle takes the capture segment as its first argument. */
     @SuppressWarnings("restricted")
     static MethodHandle downcall(String name, FunctionDescriptor descriptor, Linker.Option... options) {
@@ -48,20 +55,60 @@ final class Libc {
     }
 
     /**
-     * Links a libc function without errno capture, for the hot path's repeatable calls: the JDK's capturing handle
-     * makes a slice of the capture segment per call ({@code SharedUtils.checkCaptureSegment}), which C2's escape
-     * analysis removes and C1 (the TCG guest's only compiler, docs/benchmarks.md "The guest JVM crash") does not:
-     * ~40 bytes per request and young GCs during I/O in the guest ({@code scripts/bench/gc-during-fio}). A caller
-     * issues the call through this handle and, only when it returns -1, issues it again through the
-     * {@link #downcall capturing} one to learn errno; so it may do this only for calls that a failure leaves without
-     * effect, so that repeating one is what a caller retrying it would do: pread and pwrite at a position, read and
-     * write (nothing moved on -1: an eventfd, the VDUSE device's messages), poll, and the ioctls that say so
-     * ({@link Ioctl#ioctlRepeatableRaw}). A repeat that succeeds (the eventfd became readable meanwhile) is returned
-     * as the result.
+     * Links a libc function for the hot path's repeatable calls. The handle has the {@link #downcall capturing} one's
+     * shape (capture segment first, the same result) and does two steps: it issues the call through a handle linked
+     * without errno capture and, only when that returns -1, issues it again through the capturing one, so that the
+     * capture segment holds the errno of the repeat. A repeat that succeeds (the eventfd became readable meanwhile) is
+     * the result.
+     *
+     * <p>Why: the JDK's capturing handle makes a slice of the capture segment per call
+     * ({@code SharedUtils.checkCaptureSegment}), which C2's escape analysis removes and C1 (the TCG guest's only
+     * compiler, docs/benchmarks.md "The guest JVM crash") does not: ~40 bytes per request and young GCs during I/O in
+     * the guest ({@code scripts/bench/gc-during-fio}). The combinators built here allocate nothing per call under
+     * either compiler ({@code HotPathAllocationTest}, {@code HotPathAllocationUnderC1Test}; docs/libc.md "errno
+     * capture").
+     *
+     * <p>Only for calls that a failure leaves without effect, so that the repeat is what a caller retrying it would
+     * do: pread and pwrite at a position, read and write (nothing moved on -1: an eventfd, the VDUSE device's
+     * messages), poll, and the ioctls that say so ({@link Ioctl#ioctlRepeatableRaw}). The function must return
+     * {@code int} or {@code long}.
      */
     @SuppressWarnings("restricted")
-    static MethodHandle downcallWithoutErrno(String name, FunctionDescriptor descriptor, Linker.Option... options) {
-        return LINKER.downcallHandle(symbol(name), descriptor, options);
+    static MethodHandle downcallRepeatedForErrno(String name, FunctionDescriptor descriptor, Linker.Option... options) {
+        MethodHandle capturing = downcall(name, descriptor, options); // (capture, args...) -> r
+        MethodHandle plain = LINKER.downcallHandle(symbol(name), descriptor, options); // (args...) -> r
+        Class<?> result = plain.type().returnType();
+        MethodHandle isMinusOne = result == int.class ? INT_IS_MINUS_ONE
+                : result == long.class ? LONG_IS_MINUS_ONE
+                : null;
+        if (isMinusOne == null) {
+            throw new IllegalArgumentException(name + " returns " + result + "; a repeat for errno needs int or long");
+        }
+        List<Class<?>> arguments = capturing.type().parameterList();
+        // (r, capture, args...) -> r == -1 ? capturing(capture, args...) : r
+        MethodHandle choose = MethodHandles.guardWithTest(
+                MethodHandles.dropArguments(isMinusOne, 1, arguments),
+                MethodHandles.dropArguments(capturing, 0, result),
+                MethodHandles.dropArguments(MethodHandles.identity(result), 1, arguments));
+        // (capture, args...) -> choose(plain(args...), capture, args...)
+        return MethodHandles.foldArguments(choose, MethodHandles.dropArguments(plain, 0, MemorySegment.class));
+    }
+
+    private static MethodHandle isMinusOne(Class<?> type) {
+        try {
+            MethodType test = MethodType.methodType(boolean.class, type);
+            return MethodHandles.lookup().findStatic(Libc.class, "isMinusOne", test);
+        } catch (ReflectiveOperationException e) {
+            throw new ExceptionInInitializerError(e);
+        }
+    }
+
+    private static boolean isMinusOne(int r) {
+        return r == -1;
+    }
+
+    private static boolean isMinusOne(long r) {
+        return r == -1;
     }
 
     private static MemorySegment symbol(String name) {

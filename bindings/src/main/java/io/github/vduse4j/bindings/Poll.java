@@ -34,9 +34,11 @@ public final class Poll {
     private static final long FD = 0, EVENTS = 4, REVENTS = 6;
 
     private static final FunctionDescriptor POLL_CALL = FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT);
-    private static final MethodHandle POLL = Libc.downcall("poll", POLL_CALL);
-    /** Without errno capture (no allocation under C1); on -1 the call is repeated through POLL for its errno. */
-    private static final MethodHandle POLL_FAST = Libc.downcallWithoutErrno("poll", POLL_CALL);
+    /**
+     * Captured only when it fails (a failed poll changed nothing; the repeat waits again):
+     * Libc.downcallRepeatedForErrno.
+     */
+    private static final MethodHandle POLL = Libc.downcallRepeatedForErrno("poll", POLL_CALL);
 
     private final MemorySegment fds;
     private int size;
@@ -123,11 +125,7 @@ public final class Poll {
     private static int poll(CallState st, MemorySegment pollfds, int nfds, int timeoutMillis) {
         int r;
         try {
-            r = (int) POLL_FAST.invokeExact(pollfds, (long) nfds, timeoutMillis);
-            if (r == -1) {
-                // errno (Libc.downcallWithoutErrno): a failed poll changed nothing; the repeat waits again
-                r = (int) POLL.invokeExact(st.capture, pollfds, (long) nfds, timeoutMillis);
-            }
+            r = (int) POLL.invokeExact(st.capture, pollfds, (long) nfds, timeoutMillis);
         } catch (Throwable t) {
             throw Libc.unexpected(t);
         }

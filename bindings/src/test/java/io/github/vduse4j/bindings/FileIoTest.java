@@ -133,7 +133,8 @@ class FileIoTest {
 
     /**
      * preadRaw / pwriteRaw go through a handle without errno capture and repeat a failed call through the capturing
-     * one (Libc.downcallWithoutErrno): the errno of a failure still comes back, through the raw and the throwing API.
+     * one (Libc.downcallRepeatedForErrno): the errno of a failure still comes back, through the raw and the throwing
+     * API.
      */
     @Test
     void positionedIoFailuresStillReturnTheirErrno() {

@@ -24,7 +24,7 @@ import org.junit.jupiter.params.provider.CsvSource;
  * whose device (a {@link SplitVirtqueue} on another thread, which never suppresses kicks) completes requests only in
  * whole rounds of the queue depth, with one used index store. Every publish of new requests then kicks, so the kicks
  * count the publishes exactly: one per round with the default (the job refills every free slot, then publishes), and
- * depth / N per round with N.
+ * depth / N per round with N. The requests of one publish share their start time, so their latencies agree.
  */
 @Timeout(value = 60, unit = TimeUnit.SECONDS, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
 class BenchJobSubmitBatchTest {
@@ -67,6 +67,14 @@ class BenchJobSubmitBatchTest {
             assertEquals(rounds * depth, job.reads, "every request completed once");
             assertEquals(rounds * publishesPerRound, q.kicks(),
                     "publishes (each one kicks) per round of " + depth + " with --iodepth-batch " + batch);
+            // A request's latency starts at its publish (BenchJob.publish) and the job reaps a whole round at once, so
+            // the requests of one publish record the same latency: every histogram bucket holds whole publishes.
+            int perPublish = depth / publishesPerRound;
+            if (depth % publishesPerRound == 0) {
+                job.histogram.recordedValues().forEach(v -> assertEquals(0, v.getCountAtValueIteratedTo() % perPublish,
+                        v.getCountAtValueIteratedTo() + " requests at " + v.getValueIteratedTo() + " ns, not whole"
+                                + " publishes of " + perPublish));
+            }
         }
     }
 
