@@ -47,11 +47,16 @@ final class Libc {
     private static final MethodHandle LONG_IS_MINUS_ONE = isMinusOne(long.class);
 
     /** Links a libc function; the handle takes the capture segment as its first argument. */
-    @SuppressWarnings("restricted")
     static MethodHandle downcall(String name, FunctionDescriptor descriptor, Linker.Option... options) {
+        return capturing(symbol(name), descriptor, options);
+    }
+
+    @SuppressWarnings("restricted")
+    private static MethodHandle capturing(MemorySegment symbol, FunctionDescriptor descriptor,
+                                          Linker.Option... options) {
         Linker.Option[] all = Arrays.copyOf(options, options.length + 1);
         all[options.length] = CAPTURE_ERRNO;
-        return LINKER.downcallHandle(symbol(name), descriptor, all);
+        return LINKER.downcallHandle(symbol, descriptor, all);
     }
 
     /**
@@ -75,8 +80,9 @@ final class Libc {
      */
     @SuppressWarnings("restricted")
     static MethodHandle downcallRepeatedForErrno(String name, FunctionDescriptor descriptor, Linker.Option... options) {
-        MethodHandle capturing = downcall(name, descriptor, options); // (capture, args...) -> r
-        MethodHandle plain = LINKER.downcallHandle(symbol(name), descriptor, options); // (args...) -> r
+        MemorySegment symbol = symbol(name);
+        MethodHandle capturing = capturing(symbol, descriptor, options); // (capture, args...) -> r
+        MethodHandle plain = LINKER.downcallHandle(symbol, descriptor, options); // (args...) -> r
         Class<?> result = plain.type().returnType();
         MethodHandle isMinusOne = result == int.class ? INT_IS_MINUS_ONE
                 : result == long.class ? LONG_IS_MINUS_ONE

@@ -21,8 +21,10 @@ class LibcTest {
         CallState st = new CallState();
         int memfd = FileIo.memfdCreate("libc-test", FileIo.MFD_CLOEXEC);
         try {
+            Libc.ERRNO.set(st.capture, 0L, 12345);
             int copy = (int) DUP.invokeExact(st.capture, memfd);
             assertTrue(copy >= 0 && copy != memfd, "dup returned " + copy);
+            assertEquals(12345, st.errno(), "a call that succeeds goes through the handle without capture");
             FileIo.close(copy);
         } finally {
             FileIo.close(memfd);

@@ -41,6 +41,8 @@ final class BenchJob implements Runnable {
     private final long[] startNanos;
     /** The slots added since the last publish, in the order added. */
     private final int[] unpublishedSlots;
+    /** A packed ring shows a request to the device at its add (§2.8.21.1): its latency starts there, not at publish. */
+    private final boolean startsAtAdd;
     private final int[] op;
     private final long[] block;
     private final boolean[] check;
@@ -85,6 +87,7 @@ final class BenchJob implements Runnable {
         int d = q.depth();
         this.startNanos = new long[d];
         this.unpublishedSlots = new int[d];
+        this.startsAtAdd = q.ring().packed();
         this.op = new int[d];
         this.block = new long[d];
         this.check = new boolean[d];
@@ -242,6 +245,9 @@ final class BenchJob implements Runnable {
                 fill(slot, b);
             }
             long sector = b * (blockSize / VirtioBlk.SECTOR_SIZE);
+            if (startsAtAdd) {
+                startNanos[slot] = System.nanoTime();
+            }
             if (!q.submit(slot, isRead ? VirtioBlk.T_IN : VirtioBlk.T_OUT, sector, blockSize)) {
                 break;
             }
@@ -259,16 +265,19 @@ final class BenchJob implements Runnable {
     }
 
     /**
-     * Publishes the {@code count} requests added since the last publish and starts their latency now: the device
-     * cannot see a request before its publish (§2.7.13: the avail index store), so that is where its time in the
-     * device begins, as fio's issue time is taken when it hands an I/O to the engine. One clock read per publish, not
-     * one per request: a clock read costs ~24 ns on this kind of host, a fifth of the frontend's ~125 ns per request at
-     * 8M IOPS (docs/benchmarks.md "Where the time goes at vhost-user QD32").
+     * Publishes the {@code count} requests added since the last publish. On a split ring their latency starts now:
+     * the device cannot see a request before its publish (§2.7.13.3: the avail index store), so that is where its
+     * time in the device begins, as fio's issue time is taken when it hands an I/O to the engine. One clock read per
+     * publish, not one per request: a clock read costs ~24 ns on this kind of host, a fifth of the frontend's ~125 ns
+     * per request at 8M IOPS (docs/benchmarks.md "The frontend's clock"). A packed ring's requests were timed at
+     * their add ({@link #startsAtAdd}).
      */
     private void publish(int count) {
-        long now = System.nanoTime();
-        for (int i = 0; i < count; i++) {
-            startNanos[unpublishedSlots[i]] = now;
+        if (!startsAtAdd) {
+            long now = System.nanoTime();
+            for (int i = 0; i < count; i++) {
+                startNanos[unpublishedSlots[i]] = now;
+            }
         }
         q.flush();
     }

@@ -3,9 +3,10 @@ package io.github.vduse4j.blockdev.bench;
 import java.util.Locale;
 
 /**
- * The outcome of a run: operations, bytes, rates and completion latency percentiles (microseconds, from
- * submission to the used element being seen); {@code calls}: call eventfd wake-ups taken (used-buffer notifications the
- * device sent, with {@link BenchOptions#awaitCalls} only).
+ * The outcome of a run: operations, bytes, rates and completion latency percentiles (microseconds, from the moment
+ * the device can see a request, its publish on a split ring and its add on a packed one, to its used element being
+ * seen); {@code calls}: call eventfd wake-ups taken (used-buffer notifications the device sent, with
+ * {@link BenchOptions#awaitCalls} only).
  */
 public record BenchResult(String target, BenchOptions options, double seconds, long reads, long writes, long bytes,
                           long errors, long verifyErrors, long verified, double p50, double p90, double p99,
