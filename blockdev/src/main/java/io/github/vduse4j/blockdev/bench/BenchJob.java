@@ -37,7 +37,7 @@ final class BenchJob implements Runnable {
     private final long[] written;
     final Histogram histogram = new Histogram(60_000_000_000L, 3);
 
-    /** Per slot: when its request was published, where its latency starts (see {@link #publish}). */
+    /** Per slot: when the device could first see its request, where its latency starts (see {@link #publish}). */
     private final long[] startNanos;
     /** The slots added since the last publish, in the order added. */
     private final int[] unpublishedSlots;
