@@ -4,10 +4,11 @@ import java.util.Arrays;
 
 /**
  * How a device's queue pollers run: the idle strategy, the adaptive spin limit (and its CPU gate), COALESCE's timer
- * period and the CPUs they are pinned to (queue {@code i} runs on {@code cpus[i % cpus.length]}; none = not pinned).
+ * period, the CPUs they are pinned to (queue {@code i} runs on {@code cpus[i % cpus.length]}; none = not pinned) and
+ * the notification hold ({@link NotificationHold}: interrupt moderation; 0 = notify after every pass).
  */
 public record PollerSettings(PollMode mode, long maxSpinNanos, long spinBreakEvenNanos, long coalesceNanos,
-                             int[] cpus) {
+                             int[] cpus, long notifyHoldNanos) {
     /** Adaptive polling up to 512 µs, not pinned, no CPU gate ({@link #SPIN_BREAK_EVEN_NANOS}). */
     public static final PollerSettings DEFAULT = new PollerSettings(PollMode.ADAPTIVE, 512_000, new int[0]);
     /**
@@ -24,6 +25,14 @@ public record PollerSettings(PollMode mode, long maxSpinNanos, long spinBreakEve
     public static final long SPIN_BREAK_EVEN_NANOS = 0;
     /** {@link PollMode#COALESCE}'s default timer period: 20 µs. */
     public static final long COALESCE_NANOS = 20_000;
+
+    /** The default {@link #notifyHoldNanos()} ({@link NotificationHold}): none. */
+    public static final long NOTIFY_HOLD_NANOS = 0;
+
+    /** With the default notification hold ({@link #NOTIFY_HOLD_NANOS}). */
+    public PollerSettings(PollMode mode, long maxSpinNanos, long spinBreakEvenNanos, long coalesceNanos, int[] cpus) {
+        this(mode, maxSpinNanos, spinBreakEvenNanos, coalesceNanos, cpus, NOTIFY_HOLD_NANOS);
+    }
 
     /** With the default CPU gate ({@link #SPIN_BREAK_EVEN_NANOS}). */
     public PollerSettings(PollMode mode, long maxSpinNanos, int[] cpus) {
@@ -44,6 +53,9 @@ public record PollerSettings(PollMode mode, long maxSpinNanos, long spinBreakEve
         }
         if (spinBreakEvenNanos < 0) {
             throw new IllegalArgumentException("spin break-even must not be negative");
+        }
+        if (notifyHoldNanos < 0) {
+            throw new IllegalArgumentException("notification hold must not be negative");
         }
         if (coalesceNanos <= 0) {
             throw new IllegalArgumentException("coalescing period must be above 0");
@@ -73,6 +85,8 @@ public record PollerSettings(PollMode mode, long maxSpinNanos, long spinBreakEve
                         + (spinBreakEvenNanos > 0 ? ", " + spinBreakEvenNanos / 1000 + " us while idle periods average more" : "")
                         + ")" : "")
                 + (mode == PollMode.COALESCE ? " (" + coalesceNanos / 1000 + " us timer while requests come faster)" : "")
+                + (notifyHoldNanos > 0 && mode != PollMode.EVENT ? ", notifications held " + notifyHoldNanos / 1000
+                        + " us while the driver goes on submitting" : "")
                 + (cpus.length == 0 ? "" : ", cpus " + Arrays.toString(cpus));
     }
 }

@@ -10,8 +10,9 @@ import java.util.function.BooleanSupplier;
 /**
  * The thread that serves one virtqueue: pops, executes and completes requests run-to-completion, publishes
  * used entries at least once per batch (the handler may publish some sooner: VirtioBlkQueueHandler does every 8),
- * notifies the driver only when event suppression asks for it, once per batch, and sleeps on the kick source when
- * the ring is empty.
+ * notifies the driver only when event suppression asks for it, once per batch (or, with a {@link NotificationHold},
+ * once the ring has stayed empty for the hold: one interrupt per burst), and sleeps on the kick source when the ring
+ * is empty.
  *
  * <p>Idle strategy ({@link PollMode}): notifications stay disabled while there is work and, with ADAPTIVE, for a
  * spin window after the ring went empty (the ring is polled, as QEMU's adaptive AioContext polling does, so a
@@ -70,6 +71,8 @@ public final class QueuePoller implements Runnable {
     private final Thread thread;
     /** The adaptive spin window of idle periods (poller thread only). */
     private final SpinWindow window;
+    /** Interrupt moderation: notifications held back while the driver goes on submitting (poller thread only). */
+    private final NotificationHold hold;
 
     private volatile int command = RUN;
     private volatile boolean paused;
@@ -94,6 +97,7 @@ public final class QueuePoller implements Runnable {
         this.window = new SpinWindow(settings.mode() == PollMode.ADAPTIVE || settings.mode() == PollMode.INFLIGHT
                 ? settings.maxSpinNanos() : settings.mode() == PollMode.COALESCE ? SpinWindow.MIN_NANOS : 0,
                 settings.spinBreakEvenNanos());
+        this.hold = new NotificationHold(settings.mode() == PollMode.EVENT ? 0 : settings.notifyHoldNanos());
         this.thread = Thread.ofPlatform().name("vduse4j-queue-" + index).daemon(true).unstarted(this);
     }
 
@@ -149,6 +153,7 @@ public final class QueuePoller implements Runnable {
         int perWakeX16 = 2 * COALESCE_MIN_PER_WAKE_X16;
         int sleepsSinceProbe = 0;   // COALESCE: times the kick was chosen over the timer since the last timer sleep
         boolean woke = false;   // the last thing done was a timer sleep
+        boolean holding = hold.enabled();
         q.disableNotifications();
         long idleSince = 0;     // when the ring went empty with nothing to wait for (0: not idle)
         boolean slept = false;  // whether this idle period ended in a sleep
@@ -172,7 +177,7 @@ public final class QueuePoller implements Runnable {
                     perWakeX16 += (served * 16 - perWakeX16) >> 2;
                     woke = false;
                 }
-                publish();
+                publishHeld();
                 if (idleSince != 0) {
                     window.idleEnded(System.nanoTime() - idleSince, slept);
                     idleSince = 0;
@@ -182,7 +187,11 @@ public final class QueuePoller implements Runnable {
                 emptySleeps = 0;
                 continue;
             }
+            if (holding && hold.pending() && hold.due(System.nanoTime())) {
+                notifyHeld();   // the driver's burst is over: one notification for all of it
+            }
             if (q.isBroken()) {
+                notifyHeld();
                 parkUntilCommand(); // NEEDS_RESET: wait for the transport to reset or stop this queue
                 continue;
             }
@@ -224,6 +233,7 @@ public final class QueuePoller implements Runnable {
                     slept = true;
                     woke = true;
                     sleepsSinceProbe = 0;
+                    notifyHeld();
                     LockSupport.parkNanos(coalesceNanos);
                     continue;
                 }
@@ -231,6 +241,7 @@ public final class QueuePoller implements Runnable {
                     sleepsSinceProbe++;
                 }
             }
+            notifyHeld();   // nothing held over a sleep: the driver may be waiting for these completions
             // §2.7.10 / §2.8.21: enable notifications, then re-check for buffers added meanwhile.
             if (q.enableNotifications()) {
                 q.disableNotifications();
@@ -259,6 +270,27 @@ public final class QueuePoller implements Runnable {
 
     private void publish() {
         queue.publish();
+        notifyIfNeeded();
+    }
+
+    /** Publishes, then notifies now or holds the notification back ({@link NotificationHold}). */
+    private void publishHeld() {
+        queue.publish();
+        if (!hold.enabled() || !hold.published(System.nanoTime())) {
+            notifyIfNeeded();
+        }
+    }
+
+    /** Sends a held notification, if one is held. */
+    private void notifyHeld() {
+        if (hold.pending()) {
+            hold.sent();
+            notifyIfNeeded();
+        }
+    }
+
+    // §2.7.7 / §2.8.10: the suppression check covers everything published since the previous check, held or not.
+    private void notifyIfNeeded() {
         if (queue.needsNotification()) {
             handler.stats().notification();
             notifier.notifyDriver();
@@ -270,6 +302,7 @@ public final class QueuePoller implements Runnable {
      * for the next pass (VirtioBlkQueueHandler's carried clock read) ends before the pause.
      */
     private void drain() {
+        notifyHeld();
         do {
             if (handler.process(queue, 0) > 0) {
                 publish();

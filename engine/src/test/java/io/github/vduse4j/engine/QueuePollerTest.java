@@ -444,6 +444,48 @@ class QueuePollerTest {
         }
     }
 
+    /** Settings with a notification hold ({@link NotificationHold}) of {@code holdNanos}. */
+    static PollerSettings holding(PollMode mode, long maxSpinNanos, long holdNanos) {
+        return new PollerSettings(mode, maxSpinNanos, 0, PollerSettings.COALESCE_NANOS, new int[0], holdNanos);
+    }
+
+    /**
+     * Interrupt moderation: two requests 1 ms apart, with a hold of 200 ms, get one interrupt between them (without
+     * event suppression, so every pass would otherwise notify), and both are used at once: the driver can see used
+     * entries before their notification.
+     */
+    @ParameterizedTest(name = "packed={0}")
+    @ValueSource(booleans = {false, true})
+    void aHeldNotificationCoversTheRequestsThatCameWhileItWasHeld(boolean packed) throws InterruptedException {
+        start(packed, false, handler, holding(PollMode.BUSY, 0, 200_000_000));
+        addAndKick(1);
+        assertEquals(1, reap(1));
+        Thread.sleep(1);
+        addAndKick(1);
+        assertEquals(1, reap(1));
+        assertEquals(0, interrupts.get(), "held while the driver went on submitting");
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+        while (interrupts.get() == 0 && System.nanoTime() < deadline) {
+            Thread.sleep(5);
+        }
+        Thread.sleep(300);
+        assertEquals(1, interrupts.get(), "one interrupt once the ring stayed empty for the hold");
+    }
+
+    /** Nothing stays held over a sleep: an adaptive poller that does not spin notifies before it sleeps on the kick. */
+    @ParameterizedTest(name = "packed={0}")
+    @ValueSource(booleans = {false, true})
+    void aHeldNotificationIsSentBeforeThePollerSleeps(boolean packed) throws InterruptedException {
+        start(packed, false, handler, holding(PollMode.ADAPTIVE, 0, 10_000_000_000L));
+        addAndKick(1);
+        assertEquals(1, reap(1));
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
+        while (interrupts.get() == 0 && System.nanoTime() < deadline) {
+            Thread.sleep(1);
+        }
+        assertEquals(1, interrupts.get(), "notified before sleeping, not after the 10 s hold");
+    }
+
     @Test
     void pauseHoldsNewRequestsUntilResume() throws InterruptedException {
         start(false, true);

@@ -143,6 +143,13 @@ final class ExportCommand implements Callable<Integer> {
                     + " default: " + PollerSettings.SPIN_BREAK_EVEN_NANOS / 1000 + ")")
     Long spinBreakEvenMicros;
 
+    @Option(names = "--notify-hold-us", paramLabel = "US",
+            description = "interrupt moderation: after a pass publishes completions, hold their notification until the"
+                    + " ring has been empty for US microseconds (at most 4 x US), so that one interrupt covers a burst;"
+                    + " stops holding where holds catch nothing (queue depth 1) but for a probe in 256; 0: notify"
+                    + " after every pass (default: " + PollerSettings.NOTIFY_HOLD_NANOS / 1000 + ")")
+    Long notifyHoldMicros;
+
     @Option(names = "--bounce", paramLabel = "kernel|hugepages[:SIZE]", defaultValue = "kernel",
             description = "VDUSE bounce buffer: the kernel's pages (default), or SIZE (default --bounce-size, else 64M,"
                     + " the only size Linux 6.1 allows) of 2 MiB hugepages registered with VDUSE_IOTLB_REG_UMEM")
@@ -373,7 +380,8 @@ final class ExportCommand implements Callable<Integer> {
         return new PollerSettings(PollMode.valueOf(pollMode().toUpperCase(Locale.ROOT)), maxSpinMicros * 1000,
                 spinBreakEvenMicros == null ? PollerSettings.SPIN_BREAK_EVEN_NANOS : spinBreakEvenMicros * 1000,
                 coalesceMicros == null ? PollerSettings.COALESCE_NANOS : coalesceMicros * 1000,
-                cpus == null ? null : cpus.cpus());
+                cpus == null ? null : cpus.cpus(),
+                notifyHoldMicros == null ? PollerSettings.NOTIFY_HOLD_NANOS : notifyHoldMicros * 1000);
     }
 
     /** The --inject-faults rules, null without the option; a bad SPEC is a parameter error. */
@@ -446,6 +454,9 @@ final class ExportCommand implements Callable<Integer> {
         }
         if (maxSpinMicros < 0 || maxSpinMicros > 1_000_000) {
             throw new CommandLine.ParameterException(cl, "--max-spin-us must be 0..1000000, got " + maxSpinMicros);
+        }
+        if (notifyHoldMicros != null && (notifyHoldMicros < 0 || notifyHoldMicros > 10_000)) {
+            throw new CommandLine.ParameterException(cl, "--notify-hold-us must be 0..10000, got " + notifyHoldMicros);
         }
         if (spinBreakEvenMicros != null && (spinBreakEvenMicros < 0 || spinBreakEvenMicros > 1_000_000)) {
             throw new CommandLine.ParameterException(cl, "--spin-break-even-us must be 0..1000000, got "

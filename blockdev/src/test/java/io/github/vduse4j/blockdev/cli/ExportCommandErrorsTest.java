@@ -79,6 +79,10 @@ class ExportCommandErrorsTest {
         ExportCommand gated = new ExportCommand();
         new CommandLine(gated).parseArgs("--null", "1G", "--spin-break-even-us", "16");
         assertEquals(16_000, gated.pollerSettings().spinBreakEvenNanos());
+        assertEquals(0, none.pollerSettings().notifyHoldNanos(), "no notification hold by default");
+        ExportCommand held = new ExportCommand();
+        new CommandLine(held).parseArgs("--null", "1G", "--notify-hold-us", "16");
+        assertEquals(16_000, held.pollerSettings().notifyHoldNanos());
     }
 
     @Test
@@ -91,6 +95,8 @@ class ExportCommandErrorsTest {
                 "--coalesce-us is for --poll coalesce");
         CliRun.assertOneLine(CliRun.run("export", "--null", "1G", "--spin-break-even-us", "-1"), 2,
                 "--spin-break-even-us must be 0..1000000");
+        CliRun.assertOneLine(CliRun.run("export", "--null", "1G", "--notify-hold-us", "10001"), 2,
+                "--notify-hold-us must be 0..10000, got 10001");
         CliRun.assertOneLine(CliRun.run("export", "--null", "1G", "--cpus", "1-x"), 2, "is not a CPU list");
         CliRun.assertOneLine(CliRun.run("export", "--null", "1G", "--cpus", "4000"), 2, "CPU 4000 is not available to this process");
         CliRun.assertOneLine(CliRun.run("export", "--null", "1G", "--bounce", "ram"), 2, "--bounce must be kernel, hugepages");
