@@ -13,11 +13,13 @@ package io.github.vduse4j.engine;
  *
  * <p>The rule: a held notification is sent once the ring has stayed empty for {@code holdNanos} after the last
  * publish (the driver's burst is over), after 4 x {@code holdNanos} in all (a driver that never pauses still gets
- * its completions), and before the poller sleeps or pauses. A hold that caught nothing (no publish joined it: a
- * driver at queue depth 1 cannot submit before it hears of its completion) only delayed that completion; after
- * {@link #WASTED_LIMIT} of them in a row the poller notifies at once, but for one publish in {@link #PROBE_EVERY}
- * that still holds as a probe, and a probe that catches a publish brings holding back. So at QD1 the cost is one hold
- * per {@link #PROBE_EVERY} requests.
+ * its completions), and before the poller sleeps or pauses (so the spin window bounds it). The poller reports only
+ * passes that made new used entries visible: a pass that only popped (an asynchronous backend) is no publish.
+ *
+ * <p>A hold that caught nothing (no publish joined it: a driver at queue depth 1 cannot submit before it hears of its
+ * completion) only delayed that completion; after {@link #WASTED_LIMIT} of them in a row the poller notifies at once,
+ * but for one publish in {@link #PROBE_EVERY} that still holds as a probe, and a probe that catches a publish brings
+ * holding back. So at QD1 the cost is one hold per {@link #PROBE_EVERY} requests.
  *
  * <p>Deferring is allowed by the ring's rules: the device may notify later than it could, and the suppression check
  * made when the notification is finally sent covers every used entry published since the previous check (virtio 1.2

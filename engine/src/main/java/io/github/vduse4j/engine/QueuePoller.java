@@ -73,6 +73,9 @@ public final class QueuePoller implements Runnable {
     private final SpinWindow window;
     /** Interrupt moderation: notifications held back while the driver goes on submitting (poller thread only). */
     private final NotificationHold hold;
+    /** The used index (and wrap counter) at the last publish that {@link #hold} saw (poller thread only). */
+    private int heldUsedIndex;
+    private boolean heldUsedWrap;
 
     private volatile int command = RUN;
     private volatile boolean paused;
@@ -154,6 +157,8 @@ public final class QueuePoller implements Runnable {
         int sleepsSinceProbe = 0;   // COALESCE: times the kick was chosen over the timer since the last timer sleep
         boolean woke = false;   // the last thing done was a timer sleep
         boolean holding = hold.enabled();
+        heldUsedIndex = q.lastUsedIndex();
+        heldUsedWrap = q.lastUsedWrapCounter();
         q.disableNotifications();
         long idleSince = 0;     // when the ring went empty with nothing to wait for (0: not idle)
         boolean slept = false;  // whether this idle period ended in a sleep
@@ -276,9 +281,23 @@ public final class QueuePoller implements Runnable {
     /** Publishes, then notifies now or holds the notification back ({@link NotificationHold}). */
     private void publishHeld() {
         queue.publish();
-        if (!hold.enabled() || !hold.published(System.nanoTime())) {
-            notifyIfNeeded();
+        if (hold.enabled()) {
+            // Only a pass that made new used entries visible starts or joins a hold: a pass that only popped (an
+            // asynchronous backend's requests still in flight) published nothing, and at queue depth 1 its
+            // completion pass "joining" would keep every completion waiting for the hold.
+            int used = queue.lastUsedIndex();
+            boolean wrap = queue.lastUsedWrapCounter();
+            if (used != heldUsedIndex || wrap != heldUsedWrap) {
+                heldUsedIndex = used;
+                heldUsedWrap = wrap;
+                if (hold.published(System.nanoTime())) {
+                    return;
+                }
+            } else if (hold.pending()) {
+                return;   // nothing new: the held notification stays held (it is sent when due or before a sleep)
+            }
         }
+        notifyIfNeeded();
     }
 
     /** Sends a held notification, if one is held. */

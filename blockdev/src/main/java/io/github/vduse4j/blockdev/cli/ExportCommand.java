@@ -145,9 +145,10 @@ final class ExportCommand implements Callable<Integer> {
 
     @Option(names = "--notify-hold-us", paramLabel = "US",
             description = "interrupt moderation: after a pass publishes completions, hold their notification until the"
-                    + " ring has been empty for US microseconds (at most 4 x US), so that one interrupt covers a burst;"
-                    + " stops holding where holds catch nothing (queue depth 1) but for a probe in 256; 0: notify"
-                    + " after every pass (default: " + PollerSettings.NOTIFY_HOLD_NANOS / 1000 + ")")
+                    + " ring has been empty for US microseconds (at most 4 x US, and never past the spin window: nothing"
+                    + " is held over a sleep), so that one interrupt covers a burst; stops holding where holds catch"
+                    + " nothing (queue depth 1) but for a probe in 256; not with --poll event; 0: notify after every"
+                    + " pass (default: " + PollerSettings.NOTIFY_HOLD_NANOS / 1000 + ")")
     Long notifyHoldMicros;
 
     @Option(names = "--bounce", paramLabel = "kernel|hugepages[:SIZE]", defaultValue = "kernel",
@@ -406,6 +407,10 @@ final class ExportCommand implements Callable<Integer> {
         }
         if (coalesceMicros != null && !"coalesce".equals(pollMode())) {
             throw new CommandLine.ParameterException(cl, "--coalesce-us is for --poll coalesce");
+        }
+        if (notifyHoldMicros != null && notifyHoldMicros > 0 && "event".equals(pollMode())) {
+            throw new CommandLine.ParameterException(cl, "--notify-hold-us is not for --poll event (it sleeps after"
+                    + " every pass, and nothing is held over a sleep)");
         }
         if (VdpaBus.Driver.named(vdpaDriver) == null) {
             throw new CommandLine.ParameterException(cl, "--vdpa-driver must be virtio_vdpa or vhost_vdpa, got "

@@ -97,6 +97,8 @@ class ExportCommandErrorsTest {
                 "--spin-break-even-us must be 0..1000000");
         CliRun.assertOneLine(CliRun.run("export", "--null", "1G", "--notify-hold-us", "10001"), 2,
                 "--notify-hold-us must be 0..10000, got 10001");
+        CliRun.assertOneLine(CliRun.run("export", "--null", "1G", "--poll", "event", "--notify-hold-us", "16"), 2,
+                "--notify-hold-us is not for --poll event");
         CliRun.assertOneLine(CliRun.run("export", "--null", "1G", "--cpus", "1-x"), 2, "is not a CPU list");
         CliRun.assertOneLine(CliRun.run("export", "--null", "1G", "--cpus", "4000"), 2, "CPU 4000 is not available to this process");
         CliRun.assertOneLine(CliRun.run("export", "--null", "1G", "--bounce", "ram"), 2, "--bounce must be kernel, hugepages");
