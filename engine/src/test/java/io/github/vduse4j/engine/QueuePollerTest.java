@@ -444,6 +444,14 @@ class QueuePollerTest {
         }
     }
 
+    /** Waits until at least {@code n} driver notifications were sent, or {@code seconds} passed. */
+    void awaitInterrupts(int n, long seconds) throws InterruptedException {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(seconds);
+        while (interrupts.get() < n && System.nanoTime() < deadline) {
+            Thread.sleep(1);
+        }
+    }
+
     /** Settings with a notification hold ({@link NotificationHold}) of {@code holdNanos}. */
     static PollerSettings holding(PollMode mode, long maxSpinNanos, long holdNanos) {
         return new PollerSettings(mode, maxSpinNanos, 0, PollerSettings.COALESCE_NANOS, new int[0], holdNanos);
@@ -464,10 +472,7 @@ class QueuePollerTest {
         addAndKick(1);
         assertEquals(1, reap(1));
         assertEquals(0, interrupts.get(), "held while the driver went on submitting");
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
-        while (interrupts.get() == 0 && System.nanoTime() < deadline) {
-            Thread.sleep(5);
-        }
+        awaitInterrupts(1, 10);
         Thread.sleep(300);
         assertEquals(1, interrupts.get(), "one interrupt once the ring stayed empty for the hold");
     }
@@ -511,10 +516,7 @@ class QueuePollerTest {
             long t0 = System.nanoTime();
             addAndKick(1);
             assertEquals(1, reap(1));
-            long deadline = t0 + TimeUnit.SECONDS.toNanos(5);
-            while (interrupts.get() == i && System.nanoTime() < deadline) {
-                Thread.onSpinWait();
-            }
+            awaitInterrupts(i + 1, 5);
             long waitedMillis = (System.nanoTime() - t0) / 1_000_000;
             assertEquals(i + 1, interrupts.get(), "request " + i + " notified");
             if (i >= NotificationHold.WASTED_LIMIT) {
@@ -542,10 +544,7 @@ class QueuePollerTest {
         start(packed, false, handler, holding(PollMode.ADAPTIVE, 0, 10_000_000_000L));
         addAndKick(1);
         assertEquals(1, reap(1));
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
-        while (interrupts.get() == 0 && System.nanoTime() < deadline) {
-            Thread.sleep(1);
-        }
+        awaitInterrupts(1, 5);
         assertEquals(1, interrupts.get(), "notified before sleeping, not after the 10 s hold");
     }
 
