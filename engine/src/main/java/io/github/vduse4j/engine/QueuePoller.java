@@ -11,8 +11,8 @@ import java.util.function.BooleanSupplier;
  * The thread that serves one virtqueue: pops, executes and completes requests run-to-completion, publishes
  * used entries at least once per batch (the handler may publish some sooner: VirtioBlkQueueHandler does every 8),
  * notifies the driver only when event suppression asks for it, once per batch (or, with a {@link NotificationHold},
- * once the ring has stayed empty for the hold: one interrupt per burst), and sleeps on the kick source when the ring
- * is empty.
+ * once the driver has stopped submitting for the hold: one interrupt per burst), and sleeps on the kick source when
+ * the ring is empty.
  *
  * <p>Idle strategy ({@link PollMode}): notifications stay disabled while there is work and, with ADAPTIVE, for a
  * spin window after the ring went empty (the ring is polled, as QEMU's adaptive AioContext polling does, so a
@@ -73,9 +73,11 @@ public final class QueuePoller implements Runnable {
     private final SpinWindow window;
     /** Interrupt moderation: notifications held back while the driver goes on submitting (poller thread only). */
     private final NotificationHold hold;
-    /** The used index (and wrap counter) at the last publish that {@link #hold} saw (poller thread only). */
+    /** The used and avail indexes (and wrap counters) at the last pass that {@link #hold} saw (poller thread only). */
     private int heldUsedIndex;
     private boolean heldUsedWrap;
+    private int heldAvailIndex;
+    private boolean heldAvailWrap;
 
     private volatile int command = RUN;
     private volatile boolean paused;
@@ -159,6 +161,8 @@ public final class QueuePoller implements Runnable {
         boolean holding = hold.enabled();
         heldUsedIndex = q.lastUsedIndex();
         heldUsedWrap = q.lastUsedWrapCounter();
+        heldAvailIndex = q.lastAvailIndex();
+        heldAvailWrap = q.lastAvailWrapCounter();
         q.disableNotifications();
         long idleSince = 0;     // when the ring went empty with nothing to wait for (0: not idle)
         boolean slept = false;  // whether this idle period ended in a sleep
@@ -192,7 +196,8 @@ public final class QueuePoller implements Runnable {
                 emptySleeps = 0;
                 continue;
             }
-            if (holding && hold.pending() && hold.due(System.nanoTime())) {
+            long now = 0;   // one clock read per empty pass, shared by the hold and the spin window
+            if (holding && hold.pending() && hold.due(now = System.nanoTime())) {
                 notifyHeld();   // the driver's burst is over: one notification for all of it
             }
             if (q.isBroken()) {
@@ -210,7 +215,9 @@ public final class QueuePoller implements Runnable {
                 Thread.onSpinWait(); // busy polling, or backend work outstanding it cannot wake us for: keep reaping
                 continue;
             }
-            long now = System.nanoTime();
+            if (now == 0) {
+                now = System.nanoTime();
+            }
             if (spinInflight && backendBusy) {
                 // Work in flight at the backend: spin on its completions and the ring while it makes progress.
                 if (stalledSince == 0) {
@@ -281,38 +288,66 @@ public final class QueuePoller implements Runnable {
     /** Publishes, then notifies now or holds the notification back ({@link NotificationHold}). */
     private void publishHeld() {
         queue.publish();
-        if (hold.enabled()) {
-            // Only a pass that made new used entries visible starts or joins a hold: a pass that only popped (an
-            // asynchronous backend's requests still in flight) published nothing, and at queue depth 1 its
-            // completion pass "joining" would keep every completion waiting for the hold.
-            int used = queue.lastUsedIndex();
-            boolean wrap = queue.lastUsedWrapCounter();
-            if (used != heldUsedIndex || wrap != heldUsedWrap) {
-                heldUsedIndex = used;
-                heldUsedWrap = wrap;
-                if (hold.published(System.nanoTime())) {
-                    return;
-                }
-            } else if (hold.pending()) {
-                return;   // nothing new: the held notification stays held (it is sent when due or before a sleep)
-            }
+        if (!hold.enabled()) {
+            notifyIfNeeded();
+            return;
         }
-        notifyIfNeeded();
+        // A hold starts at a pass that made new used entries visible (a pass that only popped, an asynchronous
+        // backend's requests still in flight, has nothing to notify) and goes on while the driver goes on submitting:
+        // completions alone (an asynchronous backend's, for a driver waiting on them) do not extend it, or a driver at
+        // queue depth 4 on a slow disk would wait a hold for every completion.
+        int used = queue.lastUsedIndex();
+        boolean usedWrap = queue.lastUsedWrapCounter();
+        int avail = queue.lastAvailIndex();
+        boolean availWrap = queue.lastAvailWrapCounter();
+        boolean published = used != heldUsedIndex || usedWrap != heldUsedWrap;
+        boolean submitted = avail != heldAvailIndex || availWrap != heldAvailWrap;
+        heldUsedIndex = used;
+        heldUsedWrap = usedWrap;
+        heldAvailIndex = avail;
+        heldAvailWrap = availWrap;
+        if (hold.pending()) {
+            if (submitted) {
+                if (!hold.submitted(System.nanoTime())) {
+                    sendOwed();   // held long enough (or already due): one notification for the whole burst
+                }
+            } else if (published && hold.due(System.nanoTime())) {
+                notifyHeld();   // completions only, pass after pass: the ring never looked empty, but the hold is over
+            }
+            return;
+        }
+        // §2.7.7 / §2.8.10: only a notification the driver asked for is held (and then owed): a driver that
+        // suppressed them costs the hold nothing, not even a clock read.
+        if (published && queue.needsNotification() && !hold.start(System.nanoTime())) {
+            notifyDriver();
+        }
     }
 
     /** Sends a held notification, if one is held. */
     private void notifyHeld() {
         if (hold.pending()) {
             hold.sent();
-            notifyIfNeeded();
+            sendOwed();
         }
     }
 
-    // §2.7.7 / §2.8.10: the suppression check covers everything published since the previous check, held or not.
+    /** Sends the notification a hold owes (the hold has ended). */
+    private void sendOwed() {
+        // Advances the ring's suppression check past what the hold covered; its answer does not matter: the
+        // notification is owed since the hold's first publish, and the driver reads the used index when woken.
+        queue.needsNotification();
+        notifyDriver();
+    }
+
+    private void notifyDriver() {
+        handler.stats().notification();
+        notifier.notifyDriver();
+    }
+
+    // §2.7.7 / §2.8.10: the suppression check covers everything published since the previous check.
     private void notifyIfNeeded() {
         if (queue.needsNotification()) {
-            handler.stats().notification();
-            notifier.notifyDriver();
+            notifyDriver();
         }
     }
 

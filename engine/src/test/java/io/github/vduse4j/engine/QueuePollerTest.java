@@ -525,6 +525,58 @@ class QueuePollerTest {
         }
     }
 
+    /** Completes the chains it popped one at a time, when the test releases them (a slow asynchronous backend). */
+    static final class TrickleHandler implements QueueHandler {
+        final DescriptorChain chain = new DescriptorChain(512);
+        final QueueStats stats = new QueueStats();
+        final int[] popped = new int[128];
+        int poppedCount;
+        int completedCount;
+        volatile int released;
+
+        @Override
+        public int process(Virtqueue queue, int budget) {
+            int n = 0;
+            while (n < budget && queue.pop(chain) == Virtqueue.POPPED) {
+                popped[poppedCount++] = chain.id();
+                n++;
+            }
+            while (completedCount < released && completedCount < poppedCount) {
+                queue.complete(popped[completedCount++], 64);
+                n++;
+            }
+            return n;
+        }
+
+        @Override public int inflight() { return poppedCount - completedCount; }
+        @Override public QueueStats stats() { return stats; }
+        @Override public void close() {}
+    }
+
+    /**
+     * A hold goes on only while the driver submits: completions trickling in from an asynchronous backend, for a
+     * driver that waits on them, do not extend it. Hold 400 ms; completions at 0, 200 and 350 ms and no new request:
+     * the notification is due at 400 ms (extended by the completions it would be at 750).
+     */
+    @ParameterizedTest(name = "packed={0}")
+    @ValueSource(booleans = {false, true})
+    void completionsAloneDoNotExtendAHold(boolean packed) throws InterruptedException {
+        TrickleHandler trickle = new TrickleHandler();
+        start(packed, false, trickle, holding(PollMode.BUSY, 0, 400_000_000));
+        addAndKick(3);
+        Thread.sleep(50);   // all three popped, none completed
+        long t0 = System.nanoTime();
+        trickle.released = 1;
+        assertEquals(1, reap(1));
+        Thread.sleep(200 - (System.nanoTime() - t0) / 1_000_000);
+        trickle.released = 2;
+        Thread.sleep(350 - (System.nanoTime() - t0) / 1_000_000);
+        trickle.released = 3;
+        assertEquals(2, reap(2));
+        Thread.sleep(560 - (System.nanoTime() - t0) / 1_000_000);
+        assertEquals(1, interrupts.get(), "sent 400 ms after the hold began: completions did not extend it");
+    }
+
     /** A pause sends a held notification before it drains. */
     @Test
     void aPauseSendsAHeldNotification() throws InterruptedException {
@@ -535,6 +587,28 @@ class QueuePollerTest {
         poller.pause();
         assertEquals(1, interrupts.get(), "sent by the pause");
         poller.resume();
+    }
+
+    /**
+     * Only a notification the driver wants is held: completions published while it had them off start no hold, so
+     * after it turns them back on (and reaps again, as Linux's virtqueue_enable_cb asks) nothing is sent for them; the
+     * next completion is notified. (A hold started regardless would have sent one for the old completions once due.)
+     */
+    @ParameterizedTest(name = "packed={0}")
+    @ValueSource(booleans = {false, true})
+    void completionsTheDriverWantedNoNotificationForStartNoHold(boolean packed) throws InterruptedException {
+        start(packed, false, handler, holding(PollMode.BUSY, 0, 100_000_000));
+        driver.disableCallbacks();
+        addAndKick(2);
+        assertEquals(2, reap(2));
+        Thread.sleep(20);
+        assertTrue(driver.enableCallbacks(), "nothing left to reap");
+        Thread.sleep(300);
+        assertEquals(0, interrupts.get(), "no notification for completions published with notifications off");
+        addAndKick(1);
+        assertEquals(1, reap(1));
+        awaitInterrupts(1, 5);
+        assertEquals(1, interrupts.get(), "the next completion is notified");
     }
 
     /** Nothing stays held over a sleep: an adaptive poller that does not spin notifies before it sleeps on the kick. */

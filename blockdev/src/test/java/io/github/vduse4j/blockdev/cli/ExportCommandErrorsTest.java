@@ -79,7 +79,10 @@ class ExportCommandErrorsTest {
         ExportCommand gated = new ExportCommand();
         new CommandLine(gated).parseArgs("--null", "1G", "--spin-break-even-us", "16");
         assertEquals(16_000, gated.pollerSettings().spinBreakEvenNanos());
-        assertEquals(0, none.pollerSettings().notifyHoldNanos(), "no notification hold by default");
+        assertEquals(32_000, none.pollerSettings().notifyHoldNanos(), "notifications held up to 32 us by default");
+        ExportCommand unheld = new ExportCommand();
+        new CommandLine(unheld).parseArgs("--null", "1G", "--notify-hold-us", "0");
+        assertEquals(0, unheld.pollerSettings().notifyHoldNanos(), "0 turns the hold off");
         ExportCommand held = new ExportCommand();
         new CommandLine(held).parseArgs("--null", "1G", "--notify-hold-us", "16");
         assertEquals(16_000, held.pollerSettings().notifyHoldNanos());
