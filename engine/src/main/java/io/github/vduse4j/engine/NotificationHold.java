@@ -15,9 +15,10 @@ package io.github.vduse4j.engine;
  * held, so a driver that suppressed them (a polling frontend such as {@code vduse4j bench}) costs the hold nothing.
  * The held notification is owed: it is sent, whatever the ring says then, once no new request has come for the hold
  * (the driver's burst is over), after {@link #MAX_HOLDS} holds in all (a driver that never pauses still gets its
- * completions), and before the poller sleeps or pauses (so the spin window bounds it). A hold starts at a pass that
- * made new used entries visible and goes on only while the driver submits: completions alone (an asynchronous
- * backend's, for a driver that waits on them) neither start a hold nor extend one.
+ * completions), and before the poller sleeps or pauses (so an adaptive poller's spin window bounds it; a busy one,
+ * or one spinning on in-flight work, only the 4 x cap). A hold starts at a pass that popped new requests and made new
+ * used entries visible, and goes on only while the driver submits: completions alone (an asynchronous backend's, for
+ * a driver that waits on them) neither start a hold nor extend one.
  *
  * <p>The hold's length adapts: {@link #GAP_FACTOR} times the mean gap between the submissions that joined holds (a
  * moving average, weight 1/2^{@link #MEAN_SHIFT}), between {@link #MIN_NANOS} and the configured maximum, starting
@@ -87,9 +88,9 @@ final class NotificationHold {
     }
 
     /**
-     * With nothing held, a pass published used entries at {@code now} and the ring says the driver wants a
-     * notification for them: true to hold it (owed; the poller then calls {@link #due} while the ring is empty), false
-     * to send it now.
+     * With nothing held, a pass popped requests and published used entries at {@code now}, and the ring says the
+     * driver wants a notification for them: true to hold it (owed; the poller then calls {@link #due} while the ring
+     * is empty), false to send it now.
      */
     boolean start(long now) {
         if (maxNanos == 0) {

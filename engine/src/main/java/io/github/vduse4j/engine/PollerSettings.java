@@ -27,11 +27,12 @@ public record PollerSettings(PollMode mode, long maxSpinNanos, long spinBreakEve
     public static final long COALESCE_NANOS = 20_000;
 
     /**
-     * The default {@link #notifyHoldNanos()}, the most a {@link NotificationHold} holds a notification: 32 µs; the
-     * hold itself adapts to 3 x the gaps between the driver's requests (a few µs where they come a few µs apart) and
-     * stops where holds catch nothing (queue depth 1). In the 2-vCPU TCG guest it took QD32 to 1.13x the peer's IOPS
-     * (ranked above it over 6 interleaved rounds, 1.19x the unheld poller's in the same rounds) with QD1 unchanged
-     * (docs/benchmarks.md "An adaptive hold, and the default"). 0 turns it off.
+     * The default {@link #notifyHoldNanos()}, the longest a {@link NotificationHold} waits for the driver's next
+     * request: 32 µs (4 x that in all); the hold itself adapts to 3 x the gaps between the driver's requests (a few µs
+     * where they come a few µs apart) and stops where holds catch nothing (queue depth 1). In the 2-vCPU TCG guest it
+     * took QD32 to 1.19x the peer's IOPS (ranked above it over 6 interleaved rounds; 1.05x the unheld poller's in the
+     * same rounds, 1.14, 1.02 and 1.12x in 3 boots) with QD1 unchanged (docs/benchmarks.md "An adaptive hold, and the
+     * default"). 0 turns it off.
      */
     public static final long NOTIFY_HOLD_NANOS = 32_000;
 

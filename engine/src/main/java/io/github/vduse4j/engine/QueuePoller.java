@@ -135,6 +135,11 @@ public final class QueuePoller implements Runnable {
             serve();
         } catch (Throwable t) {
             failure = t;
+            try {
+                notifyHeld();   // completions already used must not stay unnotified
+            } catch (Throwable ignored) {
+                // the queue is failing anyway; the failure above is what is reported
+            }
             System.err.println("vduse4j: queue " + index + " stopped after an internal error: " + t);
         } finally {
             exited = true;
@@ -292,10 +297,11 @@ public final class QueuePoller implements Runnable {
             notifyIfNeeded();
             return;
         }
-        // A hold starts at a pass that made new used entries visible (a pass that only popped, an asynchronous
-        // backend's requests still in flight, has nothing to notify) and goes on while the driver goes on submitting:
-        // completions alone (an asynchronous backend's, for a driver waiting on them) do not extend it, or a driver at
-        // queue depth 4 on a slow disk would wait a hold for every completion.
+        // A hold starts at a pass that popped new requests and made new used entries visible (a pass that only
+        // popped, an asynchronous backend's requests still in flight, has nothing to notify), and goes on while the
+        // driver goes on submitting: completions alone (an asynchronous backend's, for a driver waiting on them)
+        // neither start nor extend one, or a driver at queue depth 4 on a slow disk would wait a hold for every
+        // completion, its resubmissions "catching" the holds of later completions.
         int used = queue.lastUsedIndex();
         boolean usedWrap = queue.lastUsedWrapCounter();
         int avail = queue.lastAvailIndex();
@@ -318,7 +324,8 @@ public final class QueuePoller implements Runnable {
         }
         // §2.7.7 / §2.8.10: only a notification the driver asked for is held (and then owed): a driver that
         // suppressed them costs the hold nothing, not even a clock read.
-        if (published && queue.needsNotification() && !hold.start(System.nanoTime())) {
+        if (published && (submitted ? queue.needsNotification() && !hold.start(System.nanoTime())
+                : queue.needsNotification())) {
             notifyDriver();
         }
     }

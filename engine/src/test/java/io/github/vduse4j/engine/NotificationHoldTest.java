@@ -78,7 +78,7 @@ class NotificationHoldTest {
 
     /** Requests 1 µs apart shrink the hold to about 3 µs; 10 µs apart bring it back to the maximum. */
     @Test
-    void theHoldAdaptsToTheGapsBetweenThePublishesThatJoinIt() {
+    void theHoldAdaptsToTheGapsBetweenTheSubmissionsThatJoinIt() {
         NotificationHold h = new NotificationHold(HOLD);
         long t = 0;
         for (int i = 0; i < 100; i++) {   // bursts of 3 publishes 1 µs apart, 100 µs between bursts

@@ -145,10 +145,11 @@ final class ExportCommand implements Callable<Integer> {
 
     @Option(names = "--notify-hold-us", paramLabel = "US",
             description = "interrupt moderation: hold the driver's notification of completions while it goes on"
-                    + " submitting, until the ring has been empty for 3 x the gap between its requests (measured), at"
-                    + " most US microseconds, 4 x that in all, and never past the spin window (nothing is held over a"
-                    + " sleep), so that one interrupt covers a burst; stops holding where holds catch nothing (queue"
-                    + " depth 1) but for a probe in 256; not with --poll event; 0: notify after every pass (default: "
+                    + " submitting, until no new request has come for 3 x the gap between its requests (measured), at"
+                    + " most US microseconds (the hold 4 x that in all), and never over a sleep, so that one interrupt"
+                    + " covers a burst; completions alone neither start nor extend a hold; stops holding where holds"
+                    + " catch nothing (queue depth 1) but for a probe in 256; not with --poll event; 0: notify after"
+                    + " every pass (default: "
                     + PollerSettings.NOTIFY_HOLD_NANOS / 1000 + ")")
     Long notifyHoldMicros;
 
