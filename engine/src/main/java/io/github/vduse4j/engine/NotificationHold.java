@@ -68,7 +68,7 @@ final class NotificationHold {
     /** Wanted notifications not held since holding stopped (wraps; its low bits pick the probes). */
     private int unheld;
 
-    /** A hold adapting up to {@code maxNanos} of empty ring (0: never hold, notify after every pass). */
+    /** A hold adapting up to {@code maxNanos} of waiting for the next request (0: never hold, notify after every pass). */
     NotificationHold(long maxNanos) {
         if (maxNanos < 0) {
             throw new IllegalArgumentException("notification hold must not be negative");
@@ -119,7 +119,7 @@ final class NotificationHold {
     boolean submitted(long now) {
         long gap = now - lastPublish;
         if (gap >= length) {
-            sent();   // the ring was empty for the whole hold (the poller was descheduled): due, and nothing joined
+            sent();   // no request came for the whole hold (the poller looked late): due, and nothing joined
             return false;
         }
         caught = true;
