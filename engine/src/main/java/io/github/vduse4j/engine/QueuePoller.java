@@ -324,8 +324,7 @@ public final class QueuePoller implements Runnable {
         }
         // §2.7.7 / §2.8.10: only a notification the driver asked for is held (and then owed): a driver that
         // suppressed them costs the hold nothing, not even a clock read.
-        if (published && (submitted ? queue.needsNotification() && !hold.start(System.nanoTime())
-                : queue.needsNotification())) {
+        if (published && queue.needsNotification() && !(submitted && hold.start(System.nanoTime()))) {
             notifyDriver();
         }
     }
