@@ -4,6 +4,7 @@
 #   scripts/bench/vduse-null-vs-qsd   (VDUSE guest: vduse4j vs qemu-storage-daemon, poll modes, hugepages, 2 queues)
 #   scripts/bench/vduse-null-rounds   (VDUSE guest: the same in interleaved, order-rotated rounds of one boot)
 #   scripts/bench/vduse-file-vs-qsd   (VDUSE guest: file export, pread / io_uring / O_DIRECT vs qemu-storage-daemon)
+#   scripts/bench/vduse-cpu-per-request (VDUSE guest: CPU per request at a fixed fio --rate_iops, vs qemu-storage-daemon)
 #   scripts/bench/vhost-user-vs-qsd   (host: vduse4j bench against both vhost-user-blk back-ends)
 #   scripts/bench/rbd-vs-qsd          (host: export --rbd vs qemu-storage-daemon driver=rbd, CPU per request)
 # E2E_BENCH_HOST=0 leaves out the host benches (scripts/test does on its second kernel: they do not boot a guest);
@@ -37,6 +38,9 @@ if [ "${E2E_SECOND_KERNEL:-0}" != 1 ]; then
         "$root/scripts/bench/vduse-null-vs-qsd"
     bench vduse-null-rounds env BENCH_RUNTIME=1 BENCH_ROUNDS=2 BENCH_EXTRA_POLLS="--notify-hold-us=0" \
         "$root/scripts/bench/vduse-null-rounds"
+    # one depth, one load (3 s: a rate-limited fio run needs that after its ramp to report latencies)
+    bench vduse-cpu-per-request env BENCH_RUNTIME=3 BENCH_QDS=1 BENCH_LOADS=50 BENCH_EXTRA_POLLS="--poll=event" \
+        "$root/scripts/bench/vduse-cpu-per-request"
 fi
 bench vduse-file-vs-qsd env BENCH_RUNTIME=2 "$root/scripts/bench/vduse-file-vs-qsd"
 if [ "${E2E_BENCH_HOST:-1}" != 0 ]; then

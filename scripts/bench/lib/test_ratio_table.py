@@ -3,13 +3,9 @@
 The rows are from a real guest log: `BENCH_RUNTIME=2 scripts/bench/vduse-file-vs-qsd` on Linux 6.12.118,
 2026-12-03, where qemu-storage-daemon's O_DIRECT export failed every request (its direct group).
 """
-import os
-import subprocess
-import sys
-import tempfile
 import unittest
 
-HERE = os.path.dirname(os.path.abspath(__file__))
+import logscript
 BUFFERED = """BENCH peer=qemu-storage-daemon group=buffered rw=randread qd=1 jobs=1 iops=555 p50_us=1171.5 p99_us=7569.4
 BENCH peer=vduse4j-pread group=buffered rw=randread qd=1 jobs=1 iops=1023 p50_us=659.5 p99_us=5603.3
 """
@@ -19,13 +15,7 @@ SKIP = ("BENCH-SKIP peer=qemu-storage-daemon group=direct reason=its O_DIRECT re
 
 
 def table(log):
-    with tempfile.NamedTemporaryFile("w", suffix=".log", delete=False) as f:
-        f.write(log)
-    try:
-        r = subprocess.run([sys.executable, os.path.join(HERE, "ratio-table.py"), f.name], capture_output=True, text=True)
-        return r.returncode, r.stdout
-    finally:
-        os.unlink(f.name)
+    return logscript.run("ratio-table.py", log)
 
 
 class RatioTableTest(unittest.TestCase):

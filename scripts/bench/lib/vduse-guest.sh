@@ -37,10 +37,12 @@ wait_dev() { # wait_dev NAME: sets dev to /dev/vdX of vdpa device NAME
 }
 
 fio_json() { # fio_json PEER RW QD JOBS ENGINE: one fio run on $dev; a run that does not end aborts the benchmark
-    # FIO_BS (default 4k) and FIO_RW_LABEL (default RW: the rw= of the BENCH line) for other block sizes
+    # FIO_BS (default 4k) and FIO_RW_LABEL (default RW: the rw= of the BENCH line) for other block sizes; FIO_RATE_IOPS
+    # for fio's --rate_iops (an open-loop rate, evenly spaced)
     local limit=$((RUNTIME + 60)) n=0 fpid
     fio --name=b --filename="$dev" --direct=1 --rw="$2" --bs="${FIO_BS:-4k}" --time_based \
         --runtime="$RUNTIME" --ramp_time=2 --ioengine="$5" --iodepth="$3" --numjobs="$4" --group_reporting \
+        ${FIO_RATE_IOPS:+--rate_iops="$FIO_RATE_IOPS"} \
         --cpus_allowed="$FIO_CPUS" --cpus_allowed_policy=split --output-format=json >/tmp/fio.json 2>/dev/null &
     fpid=$!
     while kill -0 $fpid 2>/dev/null; do

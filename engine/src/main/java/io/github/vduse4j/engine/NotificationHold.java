@@ -28,18 +28,22 @@ package io.github.vduse4j.engine;
  * mean settles at about twice the true mean; a smaller factor would shrink the hold to nothing.)
  *
  * <p>A hold that caught nothing (no submission joined it: a driver at queue depth 1, or one that waits for its
- * completions before it submits again, cannot submit before it hears of them) only delayed those completions; after
- * {@link #WASTED_LIMIT} of them in a row the poller notifies at once, but for one wanted notification in
- * {@link #PROBE_EVERY} that is still held, for the whole maximum, as a probe; a probe that catches a submission brings
- * holding back, and the gaps it measured set the length again. So at QD1 the cost is one hold per
- * {@link #PROBE_EVERY} requests.
+ * completions before it submits again, cannot submit before it hears of them) only delayed those completions. The
+ * poller counts them, less the holds that caught something (never below 0: a hold that catches takes one off, it does
+ * not clear the count, so holding also stops where fewer than about half of the holds catch anything); at
+ * {@link #WASTED_LIMIT} it notifies at once, but for one wanted notification in {@link #PROBE_EVERY} that is still
+ * held, for the whole maximum, as a probe; a probe that catches a submission brings holding back, and the gaps it
+ * measured set the length again. So at QD1 the cost is one hold per {@link #PROBE_EVERY} requests.
  *
  * <p>Deferring is allowed by the ring's rules: the device may notify later than it could, and the driver, woken,
  * reads the used index as it is then, which covers everything published during the hold (virtio 1.2 §2.7.7,
  * §2.7.14; §2.8.22 for the packed ring).
  */
 final class NotificationHold {
-    /** Holds in a row that caught nothing before the poller stops holding but for its probes. */
+    /**
+     * Holds that caught nothing, less those that caught something (never below 0), at which the poller stops holding
+     * but for its probes.
+     */
     static final int WASTED_LIMIT = 4;
     /** While holds keep catching nothing, one wanted notification in this many (a power of 2) is held as a probe. */
     static final int PROBE_EVERY = 256;
@@ -63,7 +67,7 @@ final class NotificationHold {
     private long lastPublish;
     /** A submission joined the current hold. */
     private boolean caught;
-    /** Holds in a row that caught nothing (at most WASTED_LIMIT). */
+    /** Holds that caught nothing less holds that caught something, from 0 to WASTED_LIMIT. */
     private int wasted;
     /** Wanted notifications not held since holding stopped (wraps; its low bits pick the probes). */
     private int unheld;
@@ -149,7 +153,11 @@ final class NotificationHold {
         }
         pending = false;
         if (caught) {
-            wasted = 0;
+            // one off, not back to 0: a driver whose holds catch in 1 of 4 (each wasted one delays its completions
+            // for nothing) still stops holding; one whose holds catch in most goes on
+            if (wasted > 0) {
+                wasted--;
+            }
             unheld = 0;
         } else if (wasted < WASTED_LIMIT) {
             wasted++;

@@ -148,7 +148,8 @@ final class ExportCommand implements Callable<Integer> {
                     + " submitting, until no new request has come for 3 x the gap between its requests (measured), at"
                     + " most US microseconds (the hold 4 x that in all), and never over a sleep, so that one interrupt"
                     + " covers a burst; completions alone neither start nor extend a hold; stops holding where holds"
-                    + " catch nothing (queue depth 1) but for a probe in 256; not with --poll event; 0: notify after"
+                    + " catch nothing (queue depth 1), or fewer than about half of them catch anything, but for a probe"
+                    + " in 256; not with --poll event; 0: notify after"
                     + " every pass (default: "
                     + PollerSettings.NOTIFY_HOLD_NANOS / 1000 + ")")
     Long notifyHoldMicros;
